@@ -1,0 +1,106 @@
+"""Configuration, read once from ``CLIPWIRE_*`` environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from .errors import ConfigError
+
+DEFAULT_PORT = 8700
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    public_url: str | None = None
+    ngrok_api: str = "http://127.0.0.1:4040/api"
+    secret_key: str | None = None
+    api_token: str | None = None
+    log_format: str = "auto"  # auto | json | console
+    log_level: str = "info"
+    token_max_age: float = 48 * 3600.0
+    mirror_max_bytes: int = 512 * 1024 * 1024
+    max_body_bytes: int = 1024 * 1024
+    sim_enabled: bool = True
+    sim_port: int = 0  # 0: any free port on loopback
+    submit_max_attempts: int = 5
+    action_max_attempts: int = 5
+    db_synchronous: str = "FULL"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "clipwire.db"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        get = env.get
+        try:
+            port = int(get("CLIPWIRE_PORT", DEFAULT_PORT))
+            sim_port = int(get("CLIPWIRE_SIM_PORT", 0))
+        except ValueError:
+            raise ConfigError("CLIPWIRE_PORT and CLIPWIRE_SIM_PORT must be whole numbers") from None
+        log_format = get("CLIPWIRE_LOG_FORMAT", "auto")
+        if log_format not in ("auto", "json", "console"):
+            raise ConfigError("CLIPWIRE_LOG_FORMAT must be auto, json or console")
+        synchronous = get("CLIPWIRE_DB_SYNCHRONOUS", "FULL").upper()
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ConfigError("CLIPWIRE_DB_SYNCHRONOUS must be FULL or NORMAL")
+        return cls(
+            data_dir=Path(get("CLIPWIRE_DATA_DIR", "data")),
+            host=get("CLIPWIRE_HOST", "127.0.0.1"),
+            port=port,
+            public_url=get("CLIPWIRE_PUBLIC_URL") or None,
+            ngrok_api=get("CLIPWIRE_NGROK_API", "http://127.0.0.1:4040/api"),
+            secret_key=get("CLIPWIRE_SECRET_KEY") or None,
+            api_token=get("CLIPWIRE_API_TOKEN") or None,
+            log_format=log_format,
+            log_level=get("CLIPWIRE_LOG_LEVEL", "info").lower(),
+            token_max_age=_number(env, "CLIPWIRE_TOKEN_MAX_AGE", 48 * 3600.0),
+            mirror_max_bytes=int(_number(env, "CLIPWIRE_MIRROR_MAX_BYTES", 512 * 1024 * 1024)),
+            max_body_bytes=int(_number(env, "CLIPWIRE_MAX_BODY_BYTES", 1024 * 1024)),
+            sim_enabled=get("CLIPWIRE_SIM", "1") not in ("0", "false", "no", "off"),
+            sim_port=sim_port,
+            db_synchronous=synchronous,
+        )
+
+    def with_secret(self) -> Settings:
+        """These settings with a secret key: the configured one, or one persisted in data_dir."""
+        if self.secret_key:
+            return self
+        path = self.data_dir / "secret_key"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            key = path.read_text().strip()
+            if not key:
+                raise ConfigError(f"{path} is empty; delete it to make a new key") from None
+        else:
+            key = secrets.token_urlsafe(32)
+            with os.fdopen(fd, "w") as file:
+                file.write(key + "\n")
+        return dataclasses.replace(self, secret_key=key)

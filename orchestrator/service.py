@@ -1,0 +1,218 @@
+"""``Clipwire``: the orchestrator as one object, which the HTTP edge and the CLI drive.
+
+``Clipwire.running(settings)`` opens the store, starts the embedded simulator (when enabled)
+and the worker, and closes them all in reverse order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import structlog
+
+from . import __version__
+from .bus import Bus
+from .callbacks import CallbackSigner
+from .config import Settings
+from .errors import InvalidCallbackToken, StateConflict
+from .models import Job, ProviderEvent, new_job_id, parse_job_request
+from .providers import ADAPTERS, ProviderAdapter, ProviderConfig
+from .public_url import PublicURLResolver
+from .serving import bind, running
+from .sim.server import Simulator
+from .states import EventKind
+from .store import NewEvent, SQLiteStore, Store
+from .worker import Worker
+
+log = structlog.get_logger("clipwire")
+
+KEPT_HEADERS = ("content-type", "user-agent", "content-length", "x-request-id")
+
+
+@contextlib.asynccontextmanager
+async def _simulator(settings: Settings) -> AsyncIterator[str | None]:
+    if not settings.sim_enabled:
+        yield None
+        return
+    sock = bind("127.0.0.1", settings.sim_port)
+    simulator = Simulator()
+    try:
+        async with running(simulator.app, sock, lifespan="off") as url:
+            log.info("sim.started", url=url)
+            yield url
+    finally:
+        await simulator.aclose()
+
+
+def _local_url(settings: Settings) -> str:
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
+
+
+def build_adapters(settings: Settings, sim_url: str | None) -> dict[str, ProviderAdapter]:
+    adapters: dict[str, ProviderAdapter] = {}
+    for name, adapter in ADAPTERS.items():
+        if name == "sim":
+            if sim_url is None:
+                continue
+            adapters[name] = adapter(ProviderConfig(base_url=sim_url))
+        else:  # pragma: no cover - real adapters arrive with their own configuration
+            adapters[name] = adapter(ProviderConfig(base_url=""))
+    return adapters
+
+
+class Clipwire:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        adapters: dict[str, ProviderAdapter],
+        client: httpx.AsyncClient,
+        resolver: PublicURLResolver,
+    ) -> None:
+        assert settings.secret_key, "settings need a secret key (Settings.with_secret)"
+        self.settings = settings
+        self.store = store
+        self.adapters = adapters
+        self.client = client
+        self.resolver = resolver
+        self.bus = Bus()
+        self.signer = CallbackSigner(settings.secret_key, settings.token_max_age)
+        self.worker = Worker(
+            settings=settings,
+            store=store,
+            adapters=adapters,
+            signer=self.signer,
+            client=client,
+            bus=self.bus,
+        )
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def running(cls, settings: Settings) -> AsyncIterator[Clipwire]:
+        settings = settings.with_secret()
+        store = SQLiteStore(settings.db_path, synchronous=settings.db_synchronous)
+        applied = await store.open()
+        try:
+            async with (
+                httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0)) as client,
+                _simulator(settings) as sim_url,
+            ):
+                resolver = PublicURLResolver(
+                    configured=settings.public_url,
+                    ngrok_api=settings.ngrok_api,
+                    local_url=_local_url(settings),
+                    port=settings.port,
+                    client=client,
+                )
+                app = cls(
+                    settings=settings,
+                    store=store,
+                    adapters=build_adapters(settings, sim_url),
+                    client=client,
+                    resolver=resolver,
+                )
+                public = await resolver.resolve()
+                log.info(
+                    "clipwire.started",
+                    version=__version__,
+                    db=str(settings.db_path),
+                    migrations_applied=applied,
+                    public_url=public.url,
+                    providers=sorted(app.adapters),
+                    api_auth="bearer token" if settings.api_token else "loopback clients only",
+                )
+                app.worker.start()
+                try:
+                    yield app
+                finally:
+                    await app.worker.stop()
+        finally:
+            await store.close()
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        return tuple(sorted(self.adapters))
+
+    # jobs
+
+    async def create_job(self, data: object, *, idempotency_key: str | None = None) -> tuple[Job, bool]:
+        request = parse_job_request(data, providers=self.providers)
+        self.adapters[request.provider].validate(request)
+        public = await self.resolver.resolve()
+        job, created = await self.store.create_job(
+            new_job_id(), request, public_url=public.url, idempotency_key=idempotency_key
+        )
+        if created:
+            log.info("job.created", job_id=job.id, provider=job.provider, mode=request.mode,
+                     public_url=public.url)
+            self.worker.wake("submit")
+        return job, created
+
+    async def describe(self, job_id: str) -> dict[str, Any]:
+        """A job with its timeline, actions and inbound events: what ``GET /v1/jobs/{id}`` shows."""
+        job = await self.store.get_job(job_id)
+        timeline = await self.store.timeline(job_id)
+        actions = await self.store.actions_for(job_id)
+        return {
+            **job.to_json(),
+            "timeline": [t.to_json() for t in timeline],
+            "actions": [a.to_json() for a in actions],
+        }
+
+    async def cancel(self, job_id: str) -> Job:
+        job = await self.store.get_job(job_id)
+        if job.state.is_terminal:
+            raise StateConflict(f"job {job_id} has already {job.state}", code="job_finished")
+        event = ProviderEvent(EventKind.CANCELLED, error_code="cancelled", error_message="cancelled by user")
+        if await self.worker.move(job, event, reason="cancelled by user") is None:
+            raise StateConflict(f"job {job_id} cannot be cancelled now", code="job_finished")
+        return await self.store.get_job(job_id)
+
+    # inbound callbacks
+
+    async def accept_callback(
+        self,
+        provider: str,
+        token: str,
+        payload: Any,
+        *,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> tuple[int, bool]:
+        """Verify and durably store one webhook; returns ``(event_id, duplicate)``.
+
+        Raises ``InvalidCallbackToken`` for a token that is forged, expired, for another
+        provider, or for another job than the task the body speaks of.
+        """
+        job_id = self.signer.job_for(provider, token)
+        event = self.adapters[provider].parse_webhook(payload)
+        job = await self.store.get_job(job_id)  # JobNotFound: the token outlived its job
+        if event.task_id and job.provider_task_id and event.task_id != job.provider_task_id:
+            raise InvalidCallbackToken("callback token was issued for another job", code="token_mismatch")
+        if event.kind is EventKind.UNKNOWN:
+            dedupe_key = f"{job_id}:unknown:{hashlib.sha256(body).hexdigest()}"
+        else:
+            dedupe_key = f"{job_id}:{event.kind}"
+        event_id, duplicate = await self.store.add_event(
+            NewEvent(
+                provider=provider,
+                job_id=job_id,
+                event=event,
+                dedupe_key=dedupe_key,
+                body=body,
+                headers={k: v for k, v in headers.items() if k in KEPT_HEADERS},
+                verification="token",
+            )
+        )
+        if not duplicate:
+            self.worker.wake("events")
+        return event_id, duplicate
+

@@ -1,0 +1,122 @@
+"""The store's interface: every durable read and write clipwire makes goes through it.
+
+A PostgreSQL backend is planned for multi-instance deployments, so the interface speaks in
+domain values only (``Job``, ``Transition``, ``Action``), never in rows or connections.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+from ..models import Action, ActionSpec, Job, JobRequest, ProviderEvent, StoredEvent, Transition
+from ..states import JobState
+
+
+@dataclasses.dataclass(frozen=True)
+class NewEvent:
+    """An inbound callback about to be stored: what arrived and what it was read as."""
+
+    provider: str
+    job_id: str
+    event: ProviderEvent
+    dedupe_key: str
+    body: bytes
+    headers: dict[str, str]
+    verification: str
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    # jobs
+    async def create_job(
+        self,
+        job_id: str,
+        request: JobRequest,
+        *,
+        public_url: str,
+        idempotency_key: str | None = None,
+    ) -> tuple[Job, bool]:
+        """Store a new pending job; with a known ``idempotency_key`` return that job instead.
+
+        Returns ``(job, created)``. Raises ``IdempotencyConflict`` when the key was used
+        with a different request.
+        """
+        ...
+
+    async def get_job(self, job_id: str) -> Job: ...
+
+    async def list_jobs(
+        self,
+        *,
+        state: JobState | None = None,
+        provider: str | None = None,
+        limit: int = 50,
+    ) -> list[Job]: ...
+
+    async def timeline(self, job_id: str) -> list[Transition]: ...
+
+    async def set_provider_task(self, job_id: str, task_id: str) -> None: ...
+
+    async def transition(
+        self,
+        job_id: str,
+        from_state: JobState,
+        to_state: JobState,
+        *,
+        reason: str,
+        event_id: int | None = None,
+        outputs: tuple[str, ...] = (),
+        error: dict[str, Any] | None = None,
+        actions: tuple[ActionSpec, ...] = (),
+    ) -> Transition:
+        """Compare-and-set a job's state, with its history row, outputs, error, the event it
+        applies and the actions it triggers, in one transaction.
+
+        Raises ``StateConflict`` when the job is no longer in ``from_state``.
+        """
+        ...
+
+    # submission
+    async def due_submissions(self, now: str, limit: int) -> list[Job]: ...
+
+    async def claim_submission(self, job_id: str, lease_until: str) -> Job | None:
+        """Count a submit attempt and lease the job; ``None`` if it is no longer due."""
+        ...
+
+    async def schedule_submission(self, job_id: str, at: str, error: str) -> None: ...
+
+    # inbound events
+    async def add_event(self, event: NewEvent) -> tuple[int, bool]:
+        """Store an event; returns ``(id, duplicate)``; a duplicate is not stored again."""
+        ...
+
+    async def unapplied_events(self, limit: int) -> list[StoredEvent]: ...
+
+    async def mark_event(self, event_id: int, outcome: str) -> None: ...
+
+    async def record_rejection(
+        self, provider: str, reason: str, client: str, body: bytes
+    ) -> None: ...
+
+    async def rejections(self, limit: int = 50) -> list[dict[str, Any]]: ...
+
+    # the action outbox
+    async def due_actions(self, now: str, limit: int) -> list[Action]: ...
+
+    async def claim_action(self, action_id: int, lease_until: str) -> Action | None: ...
+
+    async def finish_action(self, action_id: int, result: dict[str, Any]) -> None: ...
+
+    async def fail_action(self, action_id: int, error: str, retry_at: str | None) -> None:
+        """Record a failed attempt: retry at ``retry_at``, or dead-letter it when ``None``."""
+        ...
+
+    async def actions_for(self, job_id: str) -> list[Action]: ...
+
+    async def counts(self) -> dict[str, int]:
+        """How many jobs are in each state, events wait, actions are open (for /healthz)."""
+        ...

@@ -1,0 +1,296 @@
+"""The worker: everything that happens after an answer has been sent.
+
+Three lanes run side by side in the server's event loop, each woken at once when there is new
+work and, as a safety net, every ``poll_interval`` seconds:
+
+    events   apply stored inbound events to their jobs through the state machine
+    submit   send pending jobs to their provider (with retries and backoff)
+    actions  run the action outbox (with retries, backoff and a dead-letter state)
+
+All progress is in the database, so a restarted worker carries on where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import structlog
+
+from .actions import RUNNERS, ActionContext
+from .bus import Bus
+from .callbacks import CallbackSigner
+from .config import Settings
+from .errors import (
+    ActionRejected,
+    ClipwireError,
+    JobNotFound,
+    ProviderError,
+    ProviderUnavailable,
+    StateConflict,
+)
+from .models import Action, Job, ProviderEvent, StoredEvent, Transition, iso, now_iso
+from .providers import ProviderAdapter
+from .retry import retry_delay
+from .states import EventKind, JobState, next_state
+from .store import Store
+
+log = structlog.get_logger("clipwire.worker")
+
+SUBMIT_LEASE = 120.0
+ACTION_LEASE = 600.0
+CONCURRENCY = 16
+
+
+def _error_of(event: ProviderEvent) -> dict[str, Any] | None:
+    if event.kind is EventKind.SUCCEEDED:
+        return None
+    if event.error_code is None and event.error_message is None:
+        return None
+    return {"code": event.error_code, "message": event.error_message}
+
+
+class Lane:
+    """A loop that runs ``step`` whenever woken (or every ``interval``) until stopped."""
+
+    def __init__(self, name: str, step: Callable[[], Awaitable[bool]], interval: float) -> None:
+        self.name = name
+        self.step = step
+        self.interval = interval
+        self.wakeup = asyncio.Event()
+
+    async def run(self) -> None:
+        while True:
+            self.wakeup.clear()
+            try:
+                busy = await self.step()
+            except Exception:  # a bug or a database outage: keep the lane alive, log it
+                log.exception("worker.lane_failed", lane=self.name)
+                busy = False
+            if busy:
+                await asyncio.sleep(0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), self.interval)
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        adapters: dict[str, ProviderAdapter],
+        signer: CallbackSigner,
+        client: httpx.AsyncClient,
+        bus: Bus,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.adapters = adapters
+        self.signer = signer
+        self.client = client
+        self.bus = bus
+        self.lanes = {
+            "events": Lane("events", self.apply_events, poll_interval),
+            "submit": Lane("submit", self.submit_due, poll_interval),
+            "actions": Lane("actions", self.run_due_actions, poll_interval),
+        }
+        self._tasks: list[asyncio.Task[None]] = []
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+
+    # lifecycle
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(lane.run(), name=f"lane-{n}") for n, lane in self.lanes.items()]
+
+    async def stop(self) -> None:
+        for task in [*self._tasks, *self._inflight.values()]:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._inflight.values(), return_exceptions=True)
+        self._tasks.clear()
+        self._inflight.clear()
+
+    def wake(self, lane: str) -> None:
+        self.lanes[lane].wakeup.set()
+
+    def _spawn(self, key: str, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            finally:
+                self._inflight.pop(key, None)
+
+        self._inflight[key] = asyncio.create_task(run())
+
+    def _announce(self, transition: Transition) -> None:
+        log.info(
+            "job.transitioned",
+            job_id=transition.job_id,
+            from_state=str(transition.from_state),
+            to_state=str(transition.to_state),
+            reason=transition.reason,
+        )
+        self.bus.publish({"type": "transition", "job_id": transition.job_id, **transition.to_json()})
+        if transition.to_state.is_terminal:
+            self.wake("actions")
+
+    # the state machine
+
+    async def move(
+        self, job: Job, event: ProviderEvent, *, reason: str, event_id: int | None = None
+    ) -> Transition | None:
+        """Apply ``event`` to ``job``: a compare-and-set move, retried on a lost race.
+
+        Returns the transition made, or ``None`` when the machine ignores the event.
+        """
+        for _ in range(5):
+            target = next_state(job.state, event.kind)
+            if target is None:
+                if event_id is not None:
+                    await self.store.mark_event(event_id, f"ignored in {job.state}")
+                return None
+            actions = (
+                tuple(a for a in job.request.actions if a.on.fires_on(target))
+                if target.is_terminal
+                else ()
+            )
+            try:
+                transition = await self.store.transition(
+                    job.id,
+                    job.state,
+                    target,
+                    reason=reason,
+                    event_id=event_id,
+                    outputs=event.outputs,
+                    error=_error_of(event),
+                    actions=actions,
+                )
+            except StateConflict:
+                job = await self.store.get_job(job.id)
+                continue
+            self._announce(transition)
+            return transition
+        raise StateConflict(f"job {job.id} kept changing under the worker")
+
+    async def apply_events(self) -> bool:
+        events = await self.store.unapplied_events(100)
+        for stored in events:
+            await self._apply(stored)
+        return len(events) == 100
+
+    async def _apply(self, stored: StoredEvent) -> None:
+        event = stored.event
+        try:
+            job = await self.store.get_job(stored.job_id)
+        except JobNotFound:
+            await self.store.mark_event(stored.id, "no such job")
+            return
+        if event.kind is EventKind.UNKNOWN:
+            log.warning("event.unreadable", job_id=job.id, event_id=stored.id, provider=stored.provider)
+            await self.store.mark_event(stored.id, "unreadable body: stored, not applied")
+            return
+        if event.task_id and not job.provider_task_id:
+            await self.store.set_provider_task(job.id, event.task_id)
+        await self.move(job, event, reason=f"{stored.provider} webhook: {event.kind}", event_id=stored.id)
+
+    # submission
+
+    async def submit_due(self) -> bool:
+        jobs = await self.store.due_submissions(now_iso(), CONCURRENCY)
+        for job in jobs:
+            key = f"submit:{job.id}"
+            if key not in self._inflight and len(self._inflight) < CONCURRENCY * 2:
+                self._spawn(key, self._submit(job))
+        return False
+
+    async def _submit(self, job: Job) -> None:
+        claimed = await self.store.claim_submission(job.id, iso(time.time() + SUBMIT_LEASE))
+        if claimed is None:
+            return
+        adapter = self.adapters[claimed.provider]
+        callback_url = self.signer.url_for(claimed.public_url, claimed.provider, claimed.id)
+        log_ = log.bind(job_id=claimed.id, provider=claimed.provider, attempt=claimed.submit_attempts)
+        try:
+            event = await adapter.submit(self.client, claimed, callback_url)
+        except ProviderUnavailable as error:
+            if claimed.submit_attempts < self.settings.submit_max_attempts:
+                delay = retry_delay(claimed.submit_attempts, retry_after=error.retry_after)
+                log_.warning("job.submit_retrying", error=error.message, in_seconds=round(delay, 2))
+                await self.store.schedule_submission(claimed.id, iso(time.time() + delay), error.message)
+                return
+            await self._fail_submission(claimed, error, f"gave up after {claimed.submit_attempts} attempts")
+            return
+        except ProviderError as error:
+            await self._fail_submission(claimed, error, "provider refused the job")
+            return
+        log_.info("job.submitted", task_id=event.task_id)
+        if event.task_id:
+            await self.store.set_provider_task(claimed.id, event.task_id)
+        current = await self.store.get_job(claimed.id)
+        kind = EventKind.SUBMITTED if event.kind is EventKind.QUEUED else event.kind
+        await self.move(current, ProviderEvent(kind, event.task_id), reason="provider accepted the task")
+
+    async def _fail_submission(self, job: Job, error: ProviderError, why: str) -> None:
+        log.warning("job.submit_failed", job_id=job.id, code=error.code, error=error.message)
+        current = await self.store.get_job(job.id)
+        failure = ProviderEvent(
+            EventKind.FAILED,
+            error_code=error.provider_code or error.code,
+            error_message=error.message,
+        )
+        await self.move(current, failure, reason=f"submit failed: {why}")
+
+    # actions
+
+    async def run_due_actions(self) -> bool:
+        now = now_iso()
+        await self.store.release_expired_leases(now)
+        for action in await self.store.due_actions(now, CONCURRENCY):
+            key = f"action:{action.id}"
+            if key not in self._inflight and len(self._inflight) < CONCURRENCY * 2:
+                self._spawn(key, self._run_action(action))
+        return False
+
+    async def _run_action(self, action: Action) -> None:
+        claimed = await self.store.claim_action(action.id, iso(time.time() + ACTION_LEASE))
+        if claimed is None:
+            return
+        job = await self.store.get_job(claimed.job_id)
+        earlier = tuple(a for a in await self.store.actions_for(job.id) if a.position < claimed.position)
+        ctx = ActionContext(
+            job=job,
+            action=claimed,
+            earlier=earlier,
+            client=self.client,
+            media_dir=self.settings.media_dir,
+            mirror_max_bytes=self.settings.mirror_max_bytes,
+        )
+        log_ = log.bind(job_id=job.id, action_id=claimed.id, kind=claimed.kind, attempt=claimed.attempts)
+        try:
+            result = await RUNNERS[claimed.kind](ctx)
+        except Exception as error:  # every failure is recorded; only ActionRejected is final
+            message = error.message if isinstance(error, ClipwireError) else repr(error)
+            final = isinstance(error, ActionRejected)
+            exhausted = claimed.attempts >= self.settings.action_max_attempts
+            retry_at = None if final or exhausted else iso(time.time() + retry_delay(claimed.attempts))
+            await self.store.fail_action(claimed.id, message, retry_at)
+            state = "retrying" if retry_at else "dead"
+            log_.warning(f"action.{state}", error=message)
+            self.bus.publish(
+                {"type": "action", "job_id": job.id, "action_id": claimed.id, "kind": claimed.kind,
+                 "state": state, "error": message}
+            )
+        else:
+            await self.store.finish_action(claimed.id, result)
+            log_.info("action.done", **{k: v for k, v in result.items() if k != "path"})
+            self.bus.publish(
+                {"type": "action", "job_id": job.id, "action_id": claimed.id, "kind": claimed.kind,
+                 "state": "done", "result": result}
+            )
+        self.wake("actions")

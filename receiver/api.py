@@ -1,0 +1,100 @@
+"""The job API: ``/v1/jobs``, the live ``/v1/stream``, and ``/healthz``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from orchestrator import __version__
+from orchestrator.service import Clipwire
+from orchestrator.states import JobState
+
+from .auth import authorize
+from .errors import BadRequest
+from .limits import parse_json_object, read_body, require_json
+
+HEARTBEAT_SECONDS = 15.0
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def _clipwire(request: Request) -> Clipwire:
+    clipwire: Clipwire = request.app.state.clipwire
+    authorize(request, clipwire.settings.api_token)
+    return clipwire
+
+
+async def healthz(request: Request) -> Response:
+    clipwire: Clipwire = request.app.state.clipwire
+    return JSONResponse({"status": "ok", "version": __version__, **await clipwire.store.counts()})
+
+
+async def create_job(request: Request) -> Response:
+    clipwire = _clipwire(request)
+    require_json(request)
+    payload = parse_json_object(await read_body(request, clipwire.settings.max_body_bytes))
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise BadRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    job, created = await clipwire.create_job(payload, idempotency_key=key)
+    return JSONResponse(await clipwire.describe(job.id), status_code=201 if created else 200)
+
+
+async def list_jobs(request: Request) -> Response:
+    clipwire = _clipwire(request)
+    query = request.query_params
+    state = query.get("state")
+    if state is not None and state not in set(JobState):
+        raise BadRequest(f"state must be one of {', '.join(JobState)}")
+    provider = query.get("provider")
+    limit_raw = query.get("limit", "50")
+    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 1000:
+        raise BadRequest("limit must be a whole number from 1 to 1000")
+    jobs = await clipwire.store.list_jobs(
+        state=JobState(state) if state else None, provider=provider, limit=int(limit_raw)
+    )
+    return JSONResponse({"jobs": [job.to_json() for job in jobs]})
+
+
+async def get_job(request: Request) -> Response:
+    clipwire = _clipwire(request)
+    return JSONResponse(await clipwire.describe(request.path_params["job_id"]))
+
+
+async def cancel_job(request: Request) -> Response:
+    clipwire = _clipwire(request)
+    job = await clipwire.cancel(request.path_params["job_id"])
+    return JSONResponse(await clipwire.describe(job.id))
+
+
+async def stream(request: Request) -> Response:
+    """Server-sent events: every transition and action result, as it happens.
+
+    ``?job=ID`` (repeatable) narrows the stream to those jobs.
+    """
+    clipwire = _clipwire(request)
+    wanted = set(request.query_params.getlist("job"))
+
+    async def events() -> AsyncIterator[str]:
+        with clipwire.bus.subscription() as queue:
+            yield ": connected\n\n"
+            while True:
+                try:
+                    message = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+                except TimeoutError:
+                    yield ": heartbeat\n\n"
+                    continue
+                if message is None:  # fell too far behind: end, the client reconnects
+                    return
+                if wanted and message.get("job_id") not in wanted:
+                    continue
+                yield f"event: {message['type']}\ndata: {json.dumps(message)}\n\n"
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

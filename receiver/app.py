@@ -1,0 +1,34 @@
+"""The Starlette application: routes, error handlers, and a lifespan that runs the orchestrator."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from orchestrator.config import Settings
+from orchestrator.service import Clipwire
+
+from . import api, hooks
+from .errors import HANDLERS
+
+
+def create_app(settings: Settings) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with Clipwire.running(settings) as clipwire:
+            app.state.clipwire = clipwire
+            yield
+
+    routes = [
+        Route("/healthz", api.healthz, methods=["GET"]),
+        Route("/hooks/{provider}/{token}", hooks.receive_hook, methods=["POST"]),
+        Route("/v1/jobs", api.create_job, methods=["POST"]),
+        Route("/v1/jobs", api.list_jobs, methods=["GET"]),
+        Route("/v1/jobs/{job_id}", api.get_job, methods=["GET"]),
+        Route("/v1/jobs/{job_id}/cancel", api.cancel_job, methods=["POST"]),
+        Route("/v1/stream", api.stream, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)  # type: ignore[arg-type]

@@ -1,0 +1,53 @@
+"""``POST /hooks/{provider}/{token}``: verify, store, answer. Nothing else on this path.
+
+The event is committed before the 2xx goes out; applying it to the job happens in the worker.
+A provider's handshake (MiniMax's ``challenge``) is answered at once.
+"""
+
+from __future__ import annotations
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from orchestrator.errors import InvalidCallbackToken, JobNotFound
+from orchestrator.service import Clipwire
+
+from .errors import NotFound, error_response
+from .limits import parse_json_object, read_body, require_json
+
+log = structlog.get_logger("clipwire.receiver")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def receive_hook(request: Request) -> Response:
+    clipwire: Clipwire = request.app.state.clipwire
+    provider = request.path_params["provider"]
+    token = request.path_params["token"]
+    if provider not in clipwire.adapters:
+        raise NotFound(f"no provider {provider!r}", code="unknown_provider")
+    require_json(request)
+    body = await read_body(request, clipwire.settings.max_body_bytes)
+    payload = parse_json_object(body)
+    try:
+        reply = clipwire.adapters[provider].handshake_reply(payload)
+        if reply is not None:
+            clipwire.signer.job_for(provider, token)
+            return JSONResponse(reply)
+        event_id, duplicate = await clipwire.accept_callback(
+            provider, token, payload, body=body, headers=dict(request.headers)
+        )
+    except (InvalidCallbackToken, JobNotFound) as error:
+        reason = error.code if isinstance(error, InvalidCallbackToken) else "token_for_unknown_job"
+        log.warning("webhook.rejected", provider=provider, reason=reason, client=_client(request))
+        await clipwire.store.record_rejection(provider, reason, _client(request), body)
+        return error_response(401, error.code if reason != "token_for_unknown_job" else "invalid_token",
+                              "callback not accepted: " + error.message)
+    log.info("webhook.received", provider=provider, event_id=event_id, duplicate=duplicate)
+    return JSONResponse(
+        {"status": "duplicate" if duplicate else "accepted", "event_id": event_id},
+        status_code=200 if duplicate else 202,
+    )
