@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -18,7 +19,7 @@ from . import __version__
 from .bus import Bus
 from .callbacks import CallbackSigner
 from .config import Settings
-from .errors import InvalidCallbackToken, StateConflict
+from .errors import InvalidCallbackToken, InvalidJobRequest, StateConflict
 from .models import Job, ProviderEvent, new_job_id, parse_job_request
 from .providers import ADAPTERS, ProviderAdapter, ProviderConfig
 from .public_url import PublicURLResolver
@@ -55,15 +56,18 @@ def _local_url(settings: Settings) -> str:
     return f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
 
 
-def build_adapters(settings: Settings, sim_url: str | None) -> dict[str, ProviderAdapter]:
+def build_adapters(
+    settings: Settings, sim_url: str | None, env: Mapping[str, str] | None = None
+) -> dict[str, ProviderAdapter]:
+    """One adapter per known provider, configured from ``CLIPWIRE_<NAME>_*`` variables."""
+    env = os.environ if env is None else env
     adapters: dict[str, ProviderAdapter] = {}
     for name, adapter in ADAPTERS.items():
         if name == "sim":
-            if sim_url is None:
-                continue
-            adapters[name] = adapter(ProviderConfig(base_url=sim_url))
-        else:  # pragma: no cover - real adapters arrive with their own configuration
-            adapters[name] = adapter(ProviderConfig(base_url=""))
+            if sim_url is not None:
+                adapters[name] = adapter(ProviderConfig(base_url=sim_url))
+            continue
+        adapters[name] = adapter(ProviderConfig.from_env(name, adapter.default_base_url, env))
     return adapters
 
 
@@ -145,7 +149,14 @@ class Clipwire:
 
     async def create_job(self, data: object, *, idempotency_key: str | None = None) -> tuple[Job, bool]:
         request = parse_job_request(data, providers=self.providers)
-        self.adapters[request.provider].validate(request)
+        adapter = self.adapters[request.provider]
+        if adapter.requires_api_key and not adapter.config.api_key:
+            raise InvalidJobRequest(
+                f"provider {adapter.name} is not configured: set"
+                f" CLIPWIRE_{adapter.name.upper()}_API_KEY",
+                code="provider_not_configured",
+            )
+        adapter.validate(request)
         public = await self.resolver.resolve()
         job, created = await self.store.create_job(
             new_job_id(), request, public_url=public.url, idempotency_key=idempotency_key

@@ -12,6 +12,7 @@ import abc
 import dataclasses
 import email.utils
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
@@ -28,8 +29,27 @@ from ..models import Job, JobRequest, ProviderEvent
 
 @dataclasses.dataclass(frozen=True)
 class ProviderConfig:
+    """How to reach one provider: ``CLIPWIRE_<NAME>_BASE_URL`` and ``CLIPWIRE_<NAME>_API_KEY``;
+    ``options`` holds any other ``CLIPWIRE_<NAME>_*`` variable, lower-cased, prefix removed
+    (e.g. ``CLIPWIRE_APIINONE_WEBHOOK_FIELD`` -> ``options["webhook_field"]``)."""
+
     base_url: str
     api_key: str | None = None
+    options: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, name: str, default_base_url: str, env: Mapping[str, str]) -> ProviderConfig:
+        prefix = f"CLIPWIRE_{name.upper()}_"
+        options = {
+            key[len(prefix) :].lower(): value
+            for key, value in env.items()
+            if key.startswith(prefix) and key not in (f"{prefix}BASE_URL", f"{prefix}API_KEY")
+        }
+        return cls(
+            base_url=env.get(f"{prefix}BASE_URL") or default_base_url,
+            api_key=env.get(f"{prefix}API_KEY") or None,
+            options=options,
+        )
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -70,7 +90,10 @@ class ProviderAdapter(abc.ABC):
     """Submit Hailuo 2.3 jobs to one provider and read what it says back."""
 
     name: ClassVar[str]
+    default_base_url: ClassVar[str] = ""
+    # False: the provider never calls back, so the worker polls ``status`` on a backoff schedule.
     has_webhooks: ClassVar[bool] = True
+    requires_api_key: ClassVar[bool] = True
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
@@ -100,6 +123,16 @@ class ProviderAdapter(abc.ABC):
     def parse_status(self, response: httpx.Response) -> ProviderEvent:
         raise NotImplementedError
 
+    def build_cancel(self, job: Job) -> httpx.Request | None:
+        """The request that cancels a task at the provider, if it can be cancelled."""
+        return None
+
+    async def complete(self, client: httpx.AsyncClient, event: ProviderEvent) -> ProviderEvent:
+        """Finish reading a success event that needs another call (MiniMax: ``file_id`` to a
+        download URL). The worker calls this before applying any event; most adapters keep
+        the default, which returns ``event`` as it is."""
+        return event
+
     async def submit(self, client: httpx.AsyncClient, job: Job, callback_url: str) -> ProviderEvent:
         return self.parse_submit(await self.send(client, self.build_submit(job, callback_url)))
 
@@ -108,6 +141,14 @@ class ProviderAdapter(abc.ABC):
         if request is None:
             return None
         return self.parse_status(await self.send(client, request))
+
+    async def cancel(self, client: httpx.AsyncClient, job: Job) -> bool:
+        """Cancel at the provider; ``False`` when this provider or task cannot be cancelled."""
+        request = self.build_cancel(job)
+        if request is None:
+            return False
+        await self.send(client, request)
+        return True
 
     async def send(self, client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
         """Send ``request``; network failures become ``ProviderUnavailable``."""

@@ -44,6 +44,7 @@ def _event(payload: Any) -> ProviderEvent:
 
 class SimAdapter(ProviderAdapter):
     name = "sim"
+    requires_api_key = False
 
     def build_submit(self, job: Job, callback_url: str) -> httpx.Request:
         request = job.request
