@@ -1,4 +1,5 @@
-"""clipwire's domain: jobs and their state machine, the store, provider adapters, actions, the worker."""
+"""clipwire's domain: jobs and their state machine, the store, provider adapters, actions,
+the worker."""
 
 from __future__ import annotations
 

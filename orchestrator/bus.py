@@ -36,8 +36,8 @@ class Bus:
         finally:
             self._subscribers.discard(queue)
 
-    async def messages(self, queue: asyncio.Queue[dict[str, Any] | None]) -> AsyncIterator[
-        dict[str, Any]
-    ]:
+    async def messages(
+        self, queue: asyncio.Queue[dict[str, Any] | None]
+    ) -> AsyncIterator[dict[str, Any]]:
         while (message := await queue.get()) is not None:
             yield message

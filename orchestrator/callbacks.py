@@ -22,14 +22,15 @@ _TOKEN_IN_PATH = re.compile(r"(/hooks/[^/?#]+/)[^/?#\s\"']+")
 @dataclasses.dataclass(frozen=True)
 class CallbackSigner:
     secret_key: str
-    max_age: float
+    max_age: int
 
     @property
     def _serializer(self) -> itsdangerous.URLSafeTimedSerializer:
         return itsdangerous.URLSafeTimedSerializer(self.secret_key, salt=_SALT)
 
     def token_for(self, provider: str, job_id: str) -> str:
-        return self._serializer.dumps({"p": provider, "j": job_id})
+        token: str = self._serializer.dumps({"p": provider, "j": job_id})
+        return token
 
     def url_for(self, public_url: str, provider: str, job_id: str) -> str:
         return f"{public_url.rstrip('/')}/hooks/{provider}/{self.token_for(provider, job_id)}"
@@ -46,7 +47,8 @@ class CallbackSigner:
             raise InvalidCallbackToken("callback token is not valid")
         if payload.get("p") != provider:
             raise InvalidCallbackToken("callback token was issued for another provider")
-        return payload["j"]
+        job_id: str = payload["j"]
+        return job_id
 
 
 def redact_callback_urls(text: str) -> str:

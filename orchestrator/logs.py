@@ -14,8 +14,18 @@ import structlog
 from .callbacks import redact_callback_urls
 
 SECRET_KEYS = frozenset(
-    {"api_key", "apikey", "token", "api_token", "secret", "secret_key", "authorization",
-     "callback_url", "webhook_url", "password"}
+    {
+        "api_key",
+        "apikey",
+        "token",
+        "api_token",
+        "secret",
+        "secret_key",
+        "authorization",
+        "callback_url",
+        "webhook_url",
+        "password",
+    }
 )
 
 

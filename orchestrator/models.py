@@ -199,6 +199,7 @@ def parse_job_request(data: object, *, providers: tuple[str, ...]) -> JobRequest
     if not isinstance(options, dict):
         raise InvalidJobRequest("provider_options must be an object")
     raw_actions = data.get("actions")
+    actions: tuple[ActionSpec, ...]
     if raw_actions is None:
         actions = DEFAULT_ACTIONS
     elif isinstance(raw_actions, list):
@@ -221,7 +222,9 @@ def parse_job_request(data: object, *, providers: tuple[str, ...]) -> JobRequest
 def request_from_json(data: dict[str, Any]) -> JobRequest:
     """Rebuild a stored, already validated request."""
     actions = tuple(
-        ActionSpec(a["kind"], Trigger(a["on"]), {k: v for k, v in a.items() if k not in ("kind", "on")})
+        ActionSpec(
+            a["kind"], Trigger(a["on"]), {k: v for k, v in a.items() if k not in ("kind", "on")}
+        )
         for a in data["actions"]
     )
     return JobRequest(**{**data, "actions": actions})

@@ -46,7 +46,8 @@ def tunnel_from_ngrok(payload: object, port: int) -> str | None:
         if not isinstance(tunnel, dict):
             continue
         url = tunnel.get("public_url")
-        config = tunnel.get("config") if isinstance(tunnel.get("config"), dict) else {}
+        config = tunnel.get("config")
+        config = config if isinstance(config, dict) else {}
         addr = str(config.get("addr", ""))
         if isinstance(url, str) and url.startswith("https://") and _addr_port(addr) == port:
             return url.rstrip("/")

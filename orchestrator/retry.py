@@ -19,7 +19,7 @@ def retry_delay(
     A server's ``Retry-After`` wins when it asks for longer than the jittered backoff.
     """
     ceiling = min(cap, base * 2 ** max(0, attempt - 1))
-    delay = ceiling * rand()
+    delay = float(ceiling * rand())
     if retry_after is not None:
         delay = max(delay, min(retry_after, cap))
     return delay

@@ -88,7 +88,7 @@ class Clipwire:
         self.client = client
         self.resolver = resolver
         self.bus = Bus()
-        self.signer = CallbackSigner(settings.secret_key, settings.token_max_age)
+        self.signer = CallbackSigner(settings.secret_key, int(settings.token_max_age))
         self.worker = Worker(
             settings=settings,
             store=store,
@@ -147,7 +147,9 @@ class Clipwire:
 
     # jobs
 
-    async def create_job(self, data: object, *, idempotency_key: str | None = None) -> tuple[Job, bool]:
+    async def create_job(
+        self, data: object, *, idempotency_key: str | None = None
+    ) -> tuple[Job, bool]:
         request = parse_job_request(data, providers=self.providers)
         adapter = self.adapters[request.provider]
         if adapter.requires_api_key and not adapter.config.api_key:
@@ -162,8 +164,13 @@ class Clipwire:
             new_job_id(), request, public_url=public.url, idempotency_key=idempotency_key
         )
         if created:
-            log.info("job.created", job_id=job.id, provider=job.provider, mode=request.mode,
-                     public_url=public.url)
+            log.info(
+                "job.created",
+                job_id=job.id,
+                provider=job.provider,
+                mode=request.mode,
+                public_url=public.url,
+            )
             self.worker.wake("submit")
         return job, created
 
@@ -182,7 +189,9 @@ class Clipwire:
         job = await self.store.get_job(job_id)
         if job.state.is_terminal:
             raise StateConflict(f"job {job_id} has already {job.state}", code="job_finished")
-        event = ProviderEvent(EventKind.CANCELLED, error_code="cancelled", error_message="cancelled by user")
+        event = ProviderEvent(
+            EventKind.CANCELLED, error_code="cancelled", error_message="cancelled by user"
+        )
         if await self.worker.move(job, event, reason="cancelled by user") is None:
             raise StateConflict(f"job {job_id} cannot be cancelled now", code="job_finished")
         return await self.store.get_job(job_id)
@@ -207,7 +216,9 @@ class Clipwire:
         event = self.adapters[provider].parse_webhook(payload)
         job = await self.store.get_job(job_id)  # JobNotFound: the token outlived its job
         if event.task_id and job.provider_task_id and event.task_id != job.provider_task_id:
-            raise InvalidCallbackToken("callback token was issued for another job", code="token_mismatch")
+            raise InvalidCallbackToken(
+                "callback token was issued for another job", code="token_mismatch"
+            )
         if event.kind is EventKind.UNKNOWN:
             dedupe_key = f"{job_id}:unknown:{hashlib.sha256(body).hexdigest()}"
         else:
@@ -226,4 +237,3 @@ class Clipwire:
         if not duplicate:
             self.worker.wake("events")
         return event_id, duplicate
-

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Generator
+from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -36,7 +37,9 @@ def url_of(sock: socket.socket) -> str:
 
 
 @contextlib.asynccontextmanager
-async def running(app: ASGIApp, sock: socket.socket, *, lifespan: str = "on") -> AsyncIterator[str]:
+async def running(
+    app: ASGIApp, sock: socket.socket, *, lifespan: Literal["on", "off"] = "on"
+) -> AsyncIterator[str]:
     """Serve ``app`` on ``sock`` until the block ends; yields the base URL."""
     config = uvicorn.Config(
         app, log_config=None, access_log=False, lifespan=lifespan, timeout_graceful_shutdown=3

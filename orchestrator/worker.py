@@ -36,7 +36,7 @@ from .errors import (
 from .models import Action, Job, ProviderEvent, StoredEvent, Transition, iso, now_iso
 from .providers import ProviderAdapter
 from .retry import retry_delay
-from .states import EventKind, JobState, next_state
+from .states import EventKind, next_state
 from .store import Store
 
 log = structlog.get_logger("clipwire.worker")
@@ -107,7 +107,9 @@ class Worker:
     # lifecycle
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(lane.run(), name=f"lane-{n}") for n, lane in self.lanes.items()]
+        self._tasks = [
+            asyncio.create_task(lane.run(), name=f"lane-{n}") for n, lane in self.lanes.items()
+        ]
 
     async def stop(self) -> None:
         for task in [*self._tasks, *self._inflight.values()]:
@@ -136,7 +138,9 @@ class Worker:
             to_state=str(transition.to_state),
             reason=transition.reason,
         )
-        self.bus.publish({"type": "transition", "job_id": transition.job_id, **transition.to_json()})
+        self.bus.publish(
+            {"type": "transition", "job_id": transition.job_id, **transition.to_json()}
+        )
         if transition.to_state.is_terminal:
             self.wake("actions")
 
@@ -192,12 +196,18 @@ class Worker:
             await self.store.mark_event(stored.id, "no such job")
             return
         if event.kind is EventKind.UNKNOWN:
-            log.warning("event.unreadable", job_id=job.id, event_id=stored.id, provider=stored.provider)
+            log.warning(
+                "event.unreadable", job_id=job.id, event_id=stored.id, provider=stored.provider
+            )
             await self.store.mark_event(stored.id, "unreadable body: stored, not applied")
             return
         if event.task_id and not job.provider_task_id:
             await self.store.set_provider_task(job.id, event.task_id)
-        await self.move(job, event, reason=f"{stored.provider} webhook: {event.kind}", event_id=stored.id)
+        if next_state(job.state, event.kind) is not None:
+            event = await self.adapters[job.provider].complete(self.client, event)
+        await self.move(
+            job, event, reason=f"{stored.provider} webhook: {event.kind}", event_id=stored.id
+        )
 
     # submission
 
@@ -215,16 +225,22 @@ class Worker:
             return
         adapter = self.adapters[claimed.provider]
         callback_url = self.signer.url_for(claimed.public_url, claimed.provider, claimed.id)
-        log_ = log.bind(job_id=claimed.id, provider=claimed.provider, attempt=claimed.submit_attempts)
+        log_ = log.bind(
+            job_id=claimed.id, provider=claimed.provider, attempt=claimed.submit_attempts
+        )
         try:
             event = await adapter.submit(self.client, claimed, callback_url)
         except ProviderUnavailable as error:
             if claimed.submit_attempts < self.settings.submit_max_attempts:
                 delay = retry_delay(claimed.submit_attempts, retry_after=error.retry_after)
                 log_.warning("job.submit_retrying", error=error.message, in_seconds=round(delay, 2))
-                await self.store.schedule_submission(claimed.id, iso(time.time() + delay), error.message)
+                await self.store.schedule_submission(
+                    claimed.id, iso(time.time() + delay), error.message
+                )
                 return
-            await self._fail_submission(claimed, error, f"gave up after {claimed.submit_attempts} attempts")
+            await self._fail_submission(
+                claimed, error, f"gave up after {claimed.submit_attempts} attempts"
+            )
             return
         except ProviderError as error:
             await self._fail_submission(claimed, error, "provider refused the job")
@@ -234,7 +250,9 @@ class Worker:
             await self.store.set_provider_task(claimed.id, event.task_id)
         current = await self.store.get_job(claimed.id)
         kind = EventKind.SUBMITTED if event.kind is EventKind.QUEUED else event.kind
-        await self.move(current, ProviderEvent(kind, event.task_id), reason="provider accepted the task")
+        await self.move(
+            current, ProviderEvent(kind, event.task_id), reason="provider accepted the task"
+        )
 
     async def _fail_submission(self, job: Job, error: ProviderError, why: str) -> None:
         log.warning("job.submit_failed", job_id=job.id, code=error.code, error=error.message)
@@ -262,7 +280,9 @@ class Worker:
         if claimed is None:
             return
         job = await self.store.get_job(claimed.job_id)
-        earlier = tuple(a for a in await self.store.actions_for(job.id) if a.position < claimed.position)
+        earlier = tuple(
+            a for a in await self.store.actions_for(job.id) if a.position < claimed.position
+        )
         ctx = ActionContext(
             job=job,
             action=claimed,
@@ -271,26 +291,42 @@ class Worker:
             media_dir=self.settings.media_dir,
             mirror_max_bytes=self.settings.mirror_max_bytes,
         )
-        log_ = log.bind(job_id=job.id, action_id=claimed.id, kind=claimed.kind, attempt=claimed.attempts)
+        log_ = log.bind(
+            job_id=job.id, action_id=claimed.id, kind=claimed.kind, attempt=claimed.attempts
+        )
         try:
             result = await RUNNERS[claimed.kind](ctx)
         except Exception as error:  # every failure is recorded; only ActionRejected is final
             message = error.message if isinstance(error, ClipwireError) else repr(error)
             final = isinstance(error, ActionRejected)
             exhausted = claimed.attempts >= self.settings.action_max_attempts
-            retry_at = None if final or exhausted else iso(time.time() + retry_delay(claimed.attempts))
+            retry_at = (
+                None if final or exhausted else iso(time.time() + retry_delay(claimed.attempts))
+            )
             await self.store.fail_action(claimed.id, message, retry_at)
             state = "retrying" if retry_at else "dead"
             log_.warning(f"action.{state}", error=message)
             self.bus.publish(
-                {"type": "action", "job_id": job.id, "action_id": claimed.id, "kind": claimed.kind,
-                 "state": state, "error": message}
+                {
+                    "type": "action",
+                    "job_id": job.id,
+                    "action_id": claimed.id,
+                    "kind": claimed.kind,
+                    "state": state,
+                    "error": message,
+                }
             )
         else:
             await self.store.finish_action(claimed.id, result)
             log_.info("action.done", **{k: v for k, v in result.items() if k != "path"})
             self.bus.publish(
-                {"type": "action", "job_id": job.id, "action_id": claimed.id, "kind": claimed.kind,
-                 "state": "done", "result": result}
+                {
+                    "type": "action",
+                    "job_id": job.id,
+                    "action_id": claimed.id,
+                    "kind": claimed.kind,
+                    "state": "done",
+                    "result": result,
+                }
             )
         self.wake("actions")

@@ -31,4 +31,4 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/jobs/{job_id}/cancel", api.cancel_job, methods=["POST"]),
         Route("/v1/stream", api.stream, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)  # type: ignore[arg-type]
+    return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)

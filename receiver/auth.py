@@ -29,9 +29,7 @@ def is_loopback_client(request: Request) -> bool:
 def authorize(request: Request, api_token: str | None) -> None:
     if api_token is None:
         if not is_loopback_client(request):
-            raise Forbidden(
-                "the API accepts only local clients while CLIPWIRE_API_TOKEN is unset"
-            )
+            raise Forbidden("the API accepts only local clients while CLIPWIRE_API_TOKEN is unset")
         return
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), api_token.encode()):

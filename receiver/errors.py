@@ -96,8 +96,12 @@ async def on_clipwire_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ClipwireError)
     status = next((s for kind, s in _STATUS_OF if isinstance(exc, kind)), 500)
     if status >= 500:
-        log.error("request.failed", path=redact_callback_urls(request.url.path), code=exc.code,
-                  error=exc.message)
+        log.error(
+            "request.failed",
+            path=redact_callback_urls(request.url.path),
+            code=exc.code,
+            error=exc.message,
+        )
     return error_response(status, exc.code, exc.message)
 
 
@@ -108,8 +112,9 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
-    log.error("request.crashed", path=redact_callback_urls(request.url.path),
-              error=type(exc).__name__)
+    log.error(
+        "request.crashed", path=redact_callback_urls(request.url.path), error=type(exc).__name__
+    )
     return error_response(500, "internal_error", "the server failed; the error was logged")
 
 

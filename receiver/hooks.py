@@ -23,6 +23,12 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+async def _reject(request: Request, provider: str, reason: str, body: bytes) -> None:
+    clipwire: Clipwire = request.app.state.clipwire
+    log.warning("webhook.rejected", provider=provider, reason=reason, client=_client(request))
+    await clipwire.store.record_rejection(provider, reason, _client(request), body)
+
+
 async def receive_hook(request: Request) -> Response:
     clipwire: Clipwire = request.app.state.clipwire
     provider = request.path_params["provider"]
@@ -40,12 +46,12 @@ async def receive_hook(request: Request) -> Response:
         event_id, duplicate = await clipwire.accept_callback(
             provider, token, payload, body=body, headers=dict(request.headers)
         )
-    except (InvalidCallbackToken, JobNotFound) as error:
-        reason = error.code if isinstance(error, InvalidCallbackToken) else "token_for_unknown_job"
-        log.warning("webhook.rejected", provider=provider, reason=reason, client=_client(request))
-        await clipwire.store.record_rejection(provider, reason, _client(request), body)
-        return error_response(401, error.code if reason != "token_for_unknown_job" else "invalid_token",
-                              "callback not accepted: " + error.message)
+    except InvalidCallbackToken as error:
+        await _reject(request, provider, error.code, body)
+        return error_response(401, error.code, f"callback not accepted: {error.message}")
+    except JobNotFound:
+        await _reject(request, provider, "token_for_unknown_job", body)
+        return error_response(401, "invalid_token", "callback not accepted: its job is gone")
     log.info("webhook.received", provider=provider, event_id=event_id, duplicate=duplicate)
     return JSONResponse(
         {"status": "duplicate" if duplicate else "accepted", "event_id": event_id},

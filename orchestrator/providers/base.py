@@ -98,7 +98,7 @@ class ProviderAdapter(abc.ABC):
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
 
-    def validate(self, request: JobRequest) -> None:
+    def validate(self, request: JobRequest) -> None:  # noqa: B027 - most providers take all
         """Refuse a combination this provider does not offer (raise ``InvalidJobRequest``)."""
 
     @abc.abstractmethod

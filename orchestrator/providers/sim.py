@@ -31,7 +31,8 @@ def _event(payload: Any) -> ProviderEvent:
     task_id = payload.get("task_id") if isinstance(payload.get("task_id"), str) else None
     kind = _KINDS.get(status, EventKind.UNKNOWN) if isinstance(status, str) else EventKind.UNKNOWN
     video = payload.get("video_url")
-    error = payload.get("error") if isinstance(payload.get("error"), dict) else {}
+    error = payload.get("error")
+    error = error if isinstance(error, dict) else {}
     return ProviderEvent(
         kind=kind,
         task_id=task_id,

@@ -78,7 +78,9 @@ class Simulator:
         await self.client.aclose()
 
     def _authorised(self, request: Request) -> bool:
-        return self.api_key is None or request.headers.get("authorization") == f"Bearer {self.api_key}"
+        return (
+            self.api_key is None or request.headers.get("authorization") == f"Bearer {self.api_key}"
+        )
 
     async def submit(self, request: Request) -> Response:
         if not self._authorised(request):
@@ -89,7 +91,8 @@ class Simulator:
             return _error(400, "bad_json", "body is not JSON")
         if not isinstance(body, dict) or not body.get("prompt") or not body.get("callback_url"):
             return _error(400, "bad_request", "prompt and callback_url are required")
-        options = body.get("options") if isinstance(body.get("options"), dict) else {}
+        options = body.get("options")
+        options = options if isinstance(options, dict) else {}
         task = SimTask(f"sim-{secrets.token_hex(8)}", body["callback_url"], options)
         self.tasks[task.id] = task
         base_url = self.base_url or str(request.base_url).rstrip("/")

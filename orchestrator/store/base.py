@@ -27,7 +27,9 @@ class NewEvent:
 
 
 class Store(Protocol):
-    async def open(self) -> None: ...
+    async def open(self) -> list[str]:
+        """Create or migrate the schema; return the names of the migrations applied."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -98,6 +100,8 @@ class Store(Protocol):
 
     async def mark_event(self, event_id: int, outcome: str) -> None: ...
 
+    async def events_for(self, job_id: str) -> list[dict[str, Any]]: ...
+
     async def record_rejection(
         self, provider: str, reason: str, client: str, body: bytes
     ) -> None: ...
@@ -113,6 +117,10 @@ class Store(Protocol):
 
     async def fail_action(self, action_id: int, error: str, retry_at: str | None) -> None:
         """Record a failed attempt: retry at ``retry_at``, or dead-letter it when ``None``."""
+        ...
+
+    async def release_expired_leases(self, now: str) -> int:
+        """Put actions whose worker died mid-run back in the queue; return how many."""
         ...
 
     async def actions_for(self, job_id: str) -> list[Action]: ...

@@ -12,7 +12,7 @@ import sqlite_utils
 
 
 def m001_initial(db: sqlite_utils.Database) -> None:
-    db["jobs"].create(
+    db.table("jobs").create(
         {
             "id": str,
             "provider": str,
@@ -35,12 +35,12 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         not_null={"provider", "state", "request", "public_url", "created_at", "updated_at"},
         defaults={"outputs": "[]", "submit_attempts": 0},
     )
-    db["jobs"].create_index(["idempotency_key"], unique=True)
-    db["jobs"].create_index(["state", "next_submit_at"])
-    db["jobs"].create_index(["provider", "provider_task_id"])
-    db["jobs"].create_index(["created_at"])
+    db.table("jobs").create_index(["idempotency_key"], unique=True)
+    db.table("jobs").create_index(["state", "next_submit_at"])
+    db.table("jobs").create_index(["provider", "provider_task_id"])
+    db.table("jobs").create_index(["created_at"])
 
-    db["events"].create(
+    db.table("events").create(
         {
             "id": int,
             "provider": str,
@@ -59,11 +59,11 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"provider", "job_id", "kind", "dedupe_key", "body", "received_at"},
     )
-    db["events"].create_index(["provider", "dedupe_key"], unique=True)
-    db["events"].create_index(["job_id"])
+    db.table("events").create_index(["provider", "dedupe_key"], unique=True)
+    db.table("events").create_index(["job_id"])
     db.execute("CREATE INDEX idx_events_unapplied ON events(id) WHERE applied_at IS NULL")
 
-    db["transitions"].create(
+    db.table("transitions").create(
         {
             "id": int,
             "job_id": str,
@@ -77,9 +77,9 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         not_null={"job_id", "to_state", "at"},
     )
     # One history row per state a job enters: duplicates are stopped by the key, not by hope.
-    db["transitions"].create_index(["job_id", "to_state"], unique=True)
+    db.table("transitions").create_index(["job_id", "to_state"], unique=True)
 
-    db["actions"].create(
+    db.table("actions").create(
         {
             "id": int,
             "job_id": str,
@@ -100,11 +100,11 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         not_null={"job_id", "kind", "state", "next_attempt_at", "idempotency_key"},
         defaults={"attempts": 0},
     )
-    db["actions"].create_index(["idempotency_key"], unique=True)
-    db["actions"].create_index(["state", "next_attempt_at"])
-    db["actions"].create_index(["job_id", "position"])
+    db.table("actions").create_index(["idempotency_key"], unique=True)
+    db.table("actions").create_index(["state", "next_attempt_at"])
+    db.table("actions").create_index(["job_id", "position"])
 
-    db["rejected_deliveries"].create(
+    db.table("rejected_deliveries").create(
         {
             "id": int,
             "provider": str,

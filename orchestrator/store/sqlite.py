@@ -89,7 +89,9 @@ class _Writer(threading.Thread):
                 break
         self.conn.close()
 
-    def _write(self, batch: list[tuple[Op, asyncio.AbstractEventLoop, asyncio.Future[Any]]]) -> None:
+    def _write(
+        self, batch: list[tuple[Op, asyncio.AbstractEventLoop, asyncio.Future[Any]]]
+    ) -> None:
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
             with self.db.atomic():
@@ -97,13 +99,15 @@ class _Writer(threading.Thread):
                     try:
                         with self.db.atomic():  # a savepoint: one failing op spoils no other
                             outcomes.append((op(self.conn), None))
-                    except Exception as error:  # handed to the caller, below
-                        outcomes.append((None, error))
-        except sqlite3.Error as error:  # the commit itself failed: nothing in the batch holds
-            failure = StoreError(f"database write failed: {error}")
+                    except sqlite3.Error as db_error:  # translated at the boundary
+                        outcomes.append((None, StoreError(f"database write failed: {db_error}")))
+                    except Exception as op_error:  # handed to the caller, below
+                        outcomes.append((None, op_error))
+        except sqlite3.Error as commit_error:  # the commit failed: nothing in the batch holds
+            failure = StoreError(f"database write failed: {commit_error}")
             outcomes = [(None, failure)] * len(batch)
-        for (_, loop, future), (result, error) in zip(batch, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, future, result, error)
+        for (_, loop, future), (result, failed) in zip(batch, outcomes, strict=True):
+            loop.call_soon_threadsafe(_settle, future, result, failed)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -539,7 +543,9 @@ class SQLiteStore:
             ).rowcount
             if not changed:
                 return None
-            return _action(conn.execute("SELECT * FROM actions WHERE id = ?", (action_id,)).fetchone())
+            return _action(
+                conn.execute("SELECT * FROM actions WHERE id = ?", (action_id,)).fetchone()
+            )
 
         return await self._write(op)
 
@@ -583,9 +589,10 @@ class SQLiteStore:
 
     async def counts(self) -> dict[str, int]:
         def op(conn: sqlite3.Connection) -> dict[str, int]:
-            counts = {f"jobs_{row[0]}": row[1] for row in conn.execute(
-                "SELECT state, COUNT(*) FROM jobs GROUP BY state"
-            )}
+            counts = {
+                f"jobs_{row[0]}": row[1]
+                for row in conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+            }
             counts["events_waiting"] = conn.execute(
                 "SELECT COUNT(*) FROM events WHERE applied_at IS NULL"
             ).fetchone()[0]
