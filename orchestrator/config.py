@@ -45,6 +45,8 @@ class Settings:
     submit_max_attempts: int = 5
     action_max_attempts: int = 5
     db_synchronous: str = "FULL"
+    status_poll_interval: float = 5.0  # first status poll of a polling provider's job
+    status_poll_max: float = 60.0  # the backed-off interval stops growing here
 
     @property
     def db_path(self) -> Path:
@@ -85,6 +87,8 @@ class Settings:
             sim_enabled=get("CLIPWIRE_SIM", "1") not in ("0", "false", "no", "off"),
             sim_port=sim_port,
             db_synchronous=synchronous,
+            status_poll_interval=_number(env, "CLIPWIRE_STATUS_POLL_INTERVAL", 5.0),
+            status_poll_max=_number(env, "CLIPWIRE_STATUS_POLL_MAX", 60.0),
         )
 
     def with_secret(self) -> Settings:

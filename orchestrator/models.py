@@ -241,6 +241,7 @@ class Job:
     outputs: tuple[str, ...]
     error: dict[str, Any] | None
     submit_attempts: int
+    polls: int
     created_at: str
     updated_at: str
     finished_at: str | None
@@ -283,6 +284,13 @@ class ProviderEvent:
             "error_message": self.error_message,
             "provider_status": self.provider_status,
         }
+
+    def dedupe_key(self, job_id: str, body: bytes) -> str:
+        """Deliveries with the same key are one event: a job enters each state once, so the
+        key is the job and the kind; an unreadable body is keyed by its digest."""
+        if self.kind is EventKind.UNKNOWN:
+            return f"{job_id}:unknown:{hashlib.sha256(body).hexdigest()}"
+        return f"{job_id}:{self.kind}"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProviderEvent:

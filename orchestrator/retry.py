@@ -23,3 +23,8 @@ def retry_delay(
     if retry_after is not None:
         delay = max(delay, min(retry_after, cap))
     return delay
+
+
+def poll_delay(polls: int, *, base: float, cap: float) -> float:
+    """Seconds until the next status poll after ``polls`` polls: 1.5x longer each time."""
+    return float(min(cap, base * 1.5**polls))

@@ -7,7 +7,6 @@ and the worker, and closes them all in reverse order.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -194,7 +193,10 @@ class Clipwire:
         )
         if await self.worker.move(job, event, reason="cancelled by user") is None:
             raise StateConflict(f"job {job_id} cannot be cancelled now", code="job_finished")
-        return await self.store.get_job(job_id)
+        job = await self.store.get_job(job_id)
+        if job.provider_task_id:
+            self.worker.cancel_at_provider(job)
+        return job
 
     # inbound callbacks
 
@@ -219,16 +221,12 @@ class Clipwire:
             raise InvalidCallbackToken(
                 "callback token was issued for another job", code="token_mismatch"
             )
-        if event.kind is EventKind.UNKNOWN:
-            dedupe_key = f"{job_id}:unknown:{hashlib.sha256(body).hexdigest()}"
-        else:
-            dedupe_key = f"{job_id}:{event.kind}"
         event_id, duplicate = await self.store.add_event(
             NewEvent(
                 provider=provider,
                 job_id=job_id,
                 event=event,
-                dedupe_key=dedupe_key,
+                dedupe_key=event.dedupe_key(job_id, body),
                 body=body,
                 headers={k: v for k, v in headers.items() if k in KEPT_HEADERS},
                 verification="token",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -35,9 +36,9 @@ from .errors import (
 )
 from .models import Action, Job, ProviderEvent, StoredEvent, Transition, iso, now_iso
 from .providers import ProviderAdapter
-from .retry import retry_delay
+from .retry import poll_delay, retry_delay
 from .states import EventKind, next_state
-from .store import Store
+from .store import NewEvent, Store
 
 log = structlog.get_logger("clipwire.worker")
 
@@ -100,6 +101,7 @@ class Worker:
             "events": Lane("events", self.apply_events, poll_interval),
             "submit": Lane("submit", self.submit_due, poll_interval),
             "actions": Lane("actions", self.run_due_actions, poll_interval),
+            "polls": Lane("polls", self.poll_due, poll_interval),
         }
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: dict[str, asyncio.Task[None]] = {}
@@ -248,6 +250,9 @@ class Worker:
         log_.info("job.submitted", task_id=event.task_id)
         if event.task_id:
             await self.store.set_provider_task(claimed.id, event.task_id)
+        if not adapter.has_webhooks:
+            first_poll = time.time() + self.settings.status_poll_interval
+            await self.store.schedule_poll(claimed.id, iso(first_poll))
         current = await self.store.get_job(claimed.id)
         kind = EventKind.SUBMITTED if event.kind is EventKind.QUEUED else event.kind
         await self.move(
@@ -263,6 +268,64 @@ class Worker:
             error_message=error.message,
         )
         await self.move(current, failure, reason=f"submit failed: {why}")
+
+    # status polls, for providers that do not call back
+
+    async def poll_due(self) -> bool:
+        polling = tuple(name for name, a in self.adapters.items() if not a.has_webhooks)
+        for job in await self.store.due_polls(now_iso(), polling, CONCURRENCY):
+            key = f"poll:{job.id}"
+            if key not in self._inflight and len(self._inflight) < CONCURRENCY * 2:
+                self._spawn(key, self._poll(job))
+        return False
+
+    async def _poll(self, job: Job) -> None:
+        adapter = self.adapters[job.provider]
+        delay = poll_delay(
+            job.polls, base=self.settings.status_poll_interval, cap=self.settings.status_poll_max
+        )
+        try:
+            event = await adapter.status(self.client, job)
+        except ProviderError as error:
+            log.warning("job.poll_failed", job_id=job.id, code=error.code, error=error.message)
+            await self.store.schedule_poll(
+                job.id, iso(time.time() + max(delay, error.retry_after or 0))
+            )
+            return
+        await self.store.schedule_poll(job.id, iso(time.time() + delay) if event else None)
+        if event is None or event.kind is EventKind.UNKNOWN:
+            return
+        body = json.dumps(event.to_json()).encode()
+        _, duplicate = await self.store.add_event(
+            NewEvent(
+                provider=job.provider,
+                job_id=job.id,
+                event=event,
+                dedupe_key=event.dedupe_key(job.id, body),
+                body=body,
+                headers={},
+                verification="poll",
+            )
+        )
+        if not duplicate:
+            self.wake("events")
+
+    def cancel_at_provider(self, job: Job) -> None:
+        """Ask the provider to cancel ``job``'s task, in the background; the outcome is logged."""
+
+        async def cancel() -> None:
+            try:
+                done = await self.adapters[job.provider].cancel(self.client, job)
+            except ProviderError as error:
+                log.warning("job.provider_cancel_failed", job_id=job.id, error=error.message)
+                return
+            log.info(
+                "job.provider_cancelled" if done else "job.provider_cancel_unsupported",
+                job_id=job.id,
+                provider=job.provider,
+            )
+
+        self._spawn(f"cancel:{job.id}", cancel())
 
     # actions
 

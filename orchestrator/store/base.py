@@ -91,6 +91,15 @@ class Store(Protocol):
 
     async def schedule_submission(self, job_id: str, at: str, error: str) -> None: ...
 
+    # status polls
+    async def due_polls(self, now: str, providers: tuple[str, ...], limit: int) -> list[Job]:
+        """Unfinished jobs of ``providers`` whose next status poll is due."""
+        ...
+
+    async def schedule_poll(self, job_id: str, at: str | None) -> None:
+        """Poll the job's status at ``at`` (``None``: stop polling); counts the polls."""
+        ...
+
     # inbound events
     async def add_event(self, event: NewEvent) -> tuple[int, bool]:
         """Store an event; returns ``(id, duplicate)``; a duplicate is not stored again."""

@@ -117,7 +117,16 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial]
+def m002_status_polls(db: sqlite_utils.Database) -> None:
+    """When to ask the provider for a job's status next (polling providers; reconciliation)."""
+    db.table("jobs").add_column("next_poll_at", str)
+    db.table("jobs").add_column("polls", int, not_null_default=0)
+    db.execute(
+        "CREATE INDEX idx_jobs_next_poll ON jobs(next_poll_at) WHERE next_poll_at IS NOT NULL"
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial, m002_status_polls]
 
 
 def migrate(conn: sqlite3.Connection, now: str) -> list[str]:

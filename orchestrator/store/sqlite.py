@@ -134,6 +134,7 @@ def _job(row: sqlite3.Row) -> Job:
         outputs=tuple(json.loads(row["outputs"] or "[]")),
         error=json.loads(row["error"]) if row["error"] else None,
         submit_attempts=row["submit_attempts"],
+        polls=row["polls"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
@@ -346,7 +347,8 @@ class SQLiteStore:
             changed = conn.execute(
                 "UPDATE jobs SET state = ?, updated_at = ?, finished_at = ?,"
                 " outputs = CASE WHEN ? THEN ? ELSE outputs END,"
-                " error = COALESCE(?, error), submit_lease_until = NULL"
+                " error = COALESCE(?, error), submit_lease_until = NULL,"
+                " next_poll_at = CASE WHEN ? THEN NULL ELSE next_poll_at END"
                 " WHERE id = ? AND state = ?",
                 (
                     to_state,
@@ -355,6 +357,7 @@ class SQLiteStore:
                     bool(outputs),
                     _dumps(list(outputs)),
                     _dumps(error) if error else None,
+                    to_state.is_terminal,
                     job_id,
                     from_state,
                 ),
@@ -428,6 +431,30 @@ class SQLiteStore:
                 "UPDATE jobs SET next_submit_at = ?, submit_lease_until = NULL, error = ?,"
                 " updated_at = ? WHERE id = ? AND state = 'pending'",
                 (at, _dumps({"code": "submit_retry", "message": error}), now_iso(), job_id),
+            )
+
+        await self._write(op)
+
+    # status polls
+
+    async def due_polls(self, now: str, providers: tuple[str, ...], limit: int) -> list[Job]:
+        if not providers:
+            return []
+        marks = ", ".join("?" for _ in providers)
+        sql = (
+            f"SELECT * FROM jobs WHERE next_poll_at IS NOT NULL AND next_poll_at <= ?"
+            f" AND provider IN ({marks}) ORDER BY next_poll_at LIMIT ?"
+        )
+        return await self._read(
+            lambda conn: [_job(row) for row in conn.execute(sql, (now, *providers, limit))]
+        )
+
+    async def schedule_poll(self, job_id: str, at: str | None) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE jobs SET next_poll_at = ?, polls = polls + (? IS NOT NULL)"
+                " WHERE id = ? AND state NOT IN ('succeeded', 'failed', 'cancelled', 'timed_out')",
+                (at, at, job_id),
             )
 
         await self._write(op)
