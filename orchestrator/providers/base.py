@@ -64,19 +64,42 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         return max(0.0, moment.timestamp() - time.time()) if moment else None
 
 
-def check_http_status(response: httpx.Response, provider: str) -> None:
-    """Raise the ``ProviderError`` a non-2xx answer means; the provider's words are kept."""
+def error_for_status(
+    status: int,
+    message: str,
+    *,
+    provider_code: str | None = None,
+    retry_after: float | None = None,
+) -> ProviderError:
+    """The ``ProviderError`` an HTTP-like status means: 401/403 auth, 408/425/429/5xx
+    transient, any other rejected. Also for providers that put such a status in the body."""
+    code = provider_code or str(status)
+    if status in (401, 403):
+        return ProviderAuthError(message, provider_code=code)
+    if status in (408, 425, 429) or status >= 500:
+        return ProviderUnavailable(message, provider_code=code, retry_after=retry_after)
+    return ProviderRejected(message, provider_code=code)
+
+
+def check_http_status(
+    response: httpx.Response,
+    provider: str,
+    *,
+    provider_code: str | None = None,
+    provider_message: str | None = None,
+) -> None:
+    """Raise the ``ProviderError`` a non-2xx answer means; the provider's words are kept
+    (``provider_code``/``provider_message`` when the adapter read them from the body)."""
     if response.is_success:
         return
     status = response.status_code
-    message = f"{provider} answered HTTP {status}: {response.text[:300]}"
-    if status in (401, 403):
-        raise ProviderAuthError(message, provider_code=str(status))
-    if status in (408, 425, 429) or status >= 500:
-        raise ProviderUnavailable(
-            message, provider_code=str(status), retry_after=retry_after_seconds(response)
-        )
-    raise ProviderRejected(message, provider_code=str(status))
+    words = provider_message or response.text[:300]
+    raise error_for_status(
+        status,
+        f"{provider} answered HTTP {status}: {words}",
+        provider_code=provider_code,
+        retry_after=retry_after_seconds(response),
+    )
 
 
 def json_body(response: httpx.Response, provider: str) -> Any:
@@ -158,8 +181,15 @@ class ProviderAdapter(abc.ABC):
             raise ProviderUnavailable(f"{self.name} timed out: {type(error).__name__}") from None
         except httpx.HTTPError as error:
             raise ProviderUnavailable(f"{self.name} unreachable: {type(error).__name__}") from None
-        check_http_status(response, self.name)
+        if not response.is_success:
+            code, message = self.error_detail(response)
+            check_http_status(response, self.name, provider_code=code, provider_message=message)
         return response
+
+    def error_detail(self, response: httpx.Response) -> tuple[str | None, str | None]:
+        """The provider's own error code and message in a non-2xx answer, if its body has
+        them; ``send`` puts them in the raised error. Must not raise."""
+        return None, None
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.config.api_key}"} if self.config.api_key else {}
