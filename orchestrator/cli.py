@@ -1,0 +1,264 @@
+"""The ``clipwire`` command: run the service, drive it and look inside it from a terminal.
+
+    clipwire serve                  run the service (API, webhook receiver, worker, simulator)
+    clipwire demo                   run three simulated jobs end to end and show them live
+    clipwire submit --prompt TEXT   submit a job to a running service (--wait to follow it)
+    clipwire jobs                   list jobs
+    clipwire job ID                 one job: timeline, actions, outputs, error
+    clipwire cancel ID              cancel a job
+
+Client commands talk to ``CLIPWIRE_URL`` (default ``http://127.0.0.1:8700``) with
+``CLIPWIRE_API_TOKEN`` as bearer token when it is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from .config import DEFAULT_PORT, Settings
+from .errors import ConfigError
+from .logs import configure_logging
+from .models import DURATIONS, RESOLUTIONS, TIERS
+from .states import JobState
+
+
+class CLIError(Exception):
+    """A failure the user can act on: printed as one line, exit status 2."""
+
+
+def _client() -> httpx.Client:
+    url = os.environ.get("CLIPWIRE_URL", f"http://127.0.0.1:{DEFAULT_PORT}")
+    token = os.environ.get("CLIPWIRE_API_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.Client(base_url=url, headers=headers, timeout=30)
+
+
+def _call(method: str, path: str, **kwargs: Any) -> Any:
+    with _client() as client:
+        try:
+            response = client.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise CLIError(
+                f"cannot reach clipwire at {client.base_url} ({type(error).__name__});"
+                " is `clipwire serve` running? (set CLIPWIRE_URL to point elsewhere)"
+            ) from None
+    try:
+        body = response.json()
+    except ValueError:
+        raise CLIError(f"clipwire answered HTTP {response.status_code} without JSON") from None
+    if response.is_error:
+        problem = body.get("error", {}) if isinstance(body, dict) else {}
+        message = problem.get("message", "request failed")
+        raise CLIError(f"{message} ({problem.get('code', response.status_code)})")
+    return body
+
+
+def _option(raw: str) -> tuple[str, Any]:
+    key, sep, value = raw.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {raw!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+def print_job(job: dict[str, Any]) -> None:
+    request = job["request"]
+    print(
+        f"{job['id']}  {job['state']}  {job['provider']} {job['mode']}"
+        f"  {request['duration']}s {request['resolution']} {request['tier']}"
+    )
+    print(f"  prompt: {request['prompt']}")
+    if job.get("provider_task_id"):
+        print(f"  provider task: {job['provider_task_id']}")
+    print("  timeline:")
+    for step in job.get("timeline", []):
+        print(f"    {step['at']}  {step['from'] or '-':>9} -> {step['to']:<9}  {step['reason']}")
+    for url in job.get("outputs", []):
+        print(f"  output: {url}")
+    if job.get("error"):
+        print(f"  error: {job['error'].get('code')}: {job['error'].get('message')}")
+    for action in job.get("actions", []):
+        result = action.get("result") or {}
+        detail = result.get("path") or result.get("delivered_to") or action.get("last_error") or ""
+        print(
+            f"  action {action['id']} {action['kind']}: {action['state']}"
+            f" (attempts {action['attempts']}) {detail}"
+        )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from receiver import create_app
+
+    settings = Settings.from_env()
+    settings = dataclasses.replace(
+        settings, host=args.host or settings.host, port=args.port or settings.port
+    )
+    configure_logging(log_format=settings.log_format, level=settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,  # the access log would print callback tokens
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return asyncio.run(run_demo(args.data_dir))
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {
+        "provider": args.provider,
+        "prompt": args.prompt,
+        "duration": args.duration,
+        "resolution": args.resolution,
+        "tier": args.tier,
+        "provider_options": dict(args.option),
+    }
+    if args.image_url:
+        body["image_url"] = args.image_url
+    if args.notify_url:
+        body["actions"] = [{"kind": "mirror"}, {"kind": "notify", "url": args.notify_url}]
+    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
+    job = _call("POST", "/v1/jobs", json=body, headers=headers)
+    print(job["id"])
+    if args.wait:
+        job = _follow(job["id"])
+        print_job(job)
+        return 0 if job["state"] == JobState.SUCCEEDED else 1
+    return 0
+
+
+def _follow(job_id: str) -> dict[str, Any]:
+    """Print the job's transitions as the server streams them; return the settled job."""
+    with _client() as client:
+        try:
+            with client.stream("GET", "/v1/stream", params={"job": job_id}, timeout=None) as stream:
+                job = _call("GET", f"/v1/jobs/{job_id}")  # after subscribing: nothing is missed
+                while not _settled(job):
+                    for line in stream.iter_lines():
+                        if line.startswith("data: "):
+                            message = json.loads(line[6:])
+                            if message["type"] == "transition":
+                                print(
+                                    f"  {message['from']} -> {message['to']}  ({message['reason']})"
+                                )
+                            break
+                    else:
+                        raise CLIError("the server closed the event stream")
+                    job = _call("GET", f"/v1/jobs/{job_id}")
+        except httpx.HTTPError as error:
+            raise CLIError(f"lost the event stream: {type(error).__name__}") from None
+    return dict(job)
+
+
+def _settled(job: dict[str, Any]) -> bool:
+    return JobState(job["state"]).is_terminal and all(
+        a["state"] in ("done", "dead") for a in job.get("actions", [])
+    )
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    params = {"limit": args.limit}
+    if args.state:
+        params["state"] = args.state
+    if args.provider:
+        params["provider"] = args.provider
+    jobs = _call("GET", "/v1/jobs", params=params)["jobs"]
+    if not jobs:
+        print("no jobs")
+    for job in jobs:
+        error = f"  {job['error'].get('message')}" if job.get("error") else ""
+        print(
+            f"{job['id']}  {job['state']:<9}  {job['provider']:<10} {job['mode']}"
+            f"  {job['created_at']}{error}"
+        )
+    return 0
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    print_job(_call("GET", f"/v1/jobs/{args.job_id}"))
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    print_job(_call("POST", f"/v1/jobs/{args.job_id}/cancel"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clipwire", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the service")
+    serve.add_argument("--host", help="listen address (CLIPWIRE_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help=f"port (CLIPWIRE_PORT, default {DEFAULT_PORT})")
+    serve.set_defaults(run=cmd_serve)
+
+    demo = commands.add_parser("demo", help="run three simulated jobs end to end")
+    demo.add_argument("--data-dir", default="demo-data", help="where the demo keeps its files")
+    demo.set_defaults(run=cmd_demo)
+
+    submit = commands.add_parser("submit", help="submit a job to a running service")
+    submit.add_argument("--prompt", required=True)
+    submit.add_argument("--provider", default="sim")
+    submit.add_argument("--image-url", help="start from this image (image-to-video)")
+    submit.add_argument("--duration", type=int, choices=DURATIONS, default=6)
+    submit.add_argument("--resolution", choices=RESOLUTIONS, default="768P")
+    submit.add_argument("--tier", choices=TIERS, default="standard")
+    submit.add_argument(
+        "--option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a provider option (repeatable)",
+    )
+    submit.add_argument("--notify-url", help="POST the finished job's event here")
+    submit.add_argument("--idempotency-key", help="the same key returns the same job")
+    submit.add_argument("--wait", action="store_true", help="follow the job until it settles")
+    submit.set_defaults(run=cmd_submit)
+
+    jobs = commands.add_parser("jobs", help="list jobs")
+    jobs.add_argument("--state", choices=[s.value for s in JobState])
+    jobs.add_argument("--provider")
+    jobs.add_argument("--limit", type=int, default=50)
+    jobs.set_defaults(run=cmd_jobs)
+
+    job = commands.add_parser("job", help="show one job")
+    job.add_argument("job_id")
+    job.set_defaults(run=cmd_job)
+
+    cancel = commands.add_parser("cancel", help="cancel a job")
+    cancel.add_argument("job_id")
+    cancel.set_defaults(run=cmd_cancel)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (CLIError, ConfigError) as error:
+        print(f"clipwire: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
