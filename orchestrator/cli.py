@@ -152,18 +152,17 @@ def _follow(job_id: str) -> dict[str, Any]:
     with _client() as client:
         try:
             with client.stream("GET", "/v1/stream", params={"job": job_id}, timeout=None) as stream:
+                lines = stream.iter_lines()
                 job = _call("GET", f"/v1/jobs/{job_id}")  # after subscribing: nothing is missed
                 while not _settled(job):
-                    for line in stream.iter_lines():
-                        if line.startswith("data: "):
-                            message = json.loads(line[6:])
-                            if message["type"] == "transition":
-                                print(
-                                    f"  {message['from']} -> {message['to']}  ({message['reason']})"
-                                )
-                            break
-                    else:
+                    line = next(lines, None)
+                    if line is None:
                         raise CLIError("the server closed the event stream")
+                    if not line.startswith("data: "):
+                        continue
+                    message = json.loads(line[6:])
+                    if message["type"] == "transition":
+                        print(f"  {message['from']} -> {message['to']}  ({message['reason']})")
                     job = _call("GET", f"/v1/jobs/{job_id}")
         except httpx.HTTPError as error:
             raise CLIError(f"lost the event stream: {type(error).__name__}") from None
