@@ -68,8 +68,11 @@ def next_state(state: JobState, event: EventKind) -> JobState | None:
 
 def mermaid_diagram() -> str:
     """The state diagram drawn from ``TRANSITIONS`` (the README embeds this output)."""
-    lines = ["stateDiagram-v2", "    [*] --> pending"]
+    edges: dict[tuple[JobState, JobState], list[str]] = {}
     for (source, event), target in TRANSITIONS.items():
-        lines.append(f"    {source} --> {target}: {event}")
+        edges.setdefault((source, target), []).append(event)
+    lines = ["stateDiagram-v2", "    [*] --> pending"]
+    for (source, target), events in edges.items():
+        lines.append(f"    {source} --> {target}: {', '.join(events)}")
     lines.extend(f"    {state} --> [*]" for state in JobState if state.is_terminal)
     return "\n".join(lines)
