@@ -44,6 +44,7 @@ class Settings:
     sim_port: int = 0  # 0: any free port on loopback
     submit_max_attempts: int = 5
     action_max_attempts: int = 5
+    action_retry_base: float = 1.0  # seconds: an action's first retry waits up to this, doubling
     db_synchronous: str = "FULL"
     status_poll_interval: float = 5.0  # first status poll of a polling provider's job
     status_poll_max: float = 60.0  # the backed-off interval stops growing here

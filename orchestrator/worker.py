@@ -363,9 +363,8 @@ class Worker:
             message = error.message if isinstance(error, ClipwireError) else repr(error)
             final = isinstance(error, ActionRejected)
             exhausted = claimed.attempts >= self.settings.action_max_attempts
-            retry_at = (
-                None if final or exhausted else iso(time.time() + retry_delay(claimed.attempts))
-            )
+            delay = retry_delay(claimed.attempts, base=self.settings.action_retry_base)
+            retry_at = None if final or exhausted else iso(time.time() + delay)
             await self.store.fail_action(claimed.id, message, retry_at)
             state = "retrying" if retry_at else "dead"
             log_.warning(f"action.{state}", error=message)
