@@ -11,10 +11,11 @@ or ``ActionError`` when it may succeed later.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,8 @@ import structlog
 
 from .errors import ActionError, ActionRejected
 from .models import Action, Job
+from .providers.base import retry_after_seconds
+from .urlguard import UnsafeURL, check_fetchable
 
 log = structlog.get_logger("clipwire.actions")
 
@@ -38,6 +41,7 @@ class ActionContext:
     client: httpx.AsyncClient
     media_dir: Path
     mirror_max_bytes: int
+    trusted_origins: frozenset[str] = frozenset()  # may be http or private (the simulator, ...)
 
     def mirrored(self) -> dict[str, Any] | None:
         """The result of this job's mirror action, if it has run."""
@@ -61,7 +65,7 @@ def _raise_for(response: httpx.Response, what: str) -> None:
         return
     message = f"{what} answered HTTP {status}"
     if status in (408, 425, 429) or status >= 500:
-        raise ActionError(message)
+        raise ActionError(message, retry_after=retry_after_seconds(response))
     raise ActionRejected(message)
 
 
@@ -75,7 +79,7 @@ async def mirror(ctx: ActionContext) -> dict[str, Any]:
     digest = hashlib.sha256()
     size = 0
     try:
-        async with ctx.client.stream("GET", url, follow_redirects=True) as response:
+        async with _open_checked(ctx, url) as response:
             _raise_for(response, "the video host")
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > limit:
@@ -109,6 +113,26 @@ async def mirror(ctx: ActionContext) -> dict[str, Any]:
     }
 
 
+MAX_REDIRECTS = 5
+
+
+@contextlib.asynccontextmanager
+async def _open_checked(ctx: ActionContext, url: str) -> AsyncIterator[httpx.Response]:
+    """GET ``url`` as a stream, checking it and every redirect against the SSRF guard."""
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            await check_fetchable(url, trusted_origins=ctx.trusted_origins)
+        except UnsafeURL as error:
+            raise ActionRejected(f"refusing to fetch the video: {error}") from None
+        async with ctx.client.stream("GET", url) as response:
+            if response.is_redirect and "location" in response.headers:
+                url = str(response.url.join(response.headers["location"]))
+                continue
+            yield response
+            return
+    raise ActionRejected(f"more than {MAX_REDIRECTS} redirects")
+
+
 def event_payload(ctx: ActionContext) -> dict[str, Any]:
     """The JSON event a notification carries."""
     job = ctx.job
@@ -137,7 +161,7 @@ async def notify(ctx: ActionContext) -> dict[str, Any]:
     url = ctx.action.params.get("url")
     if not url:
         return {"delivered_to": "log"}
-    headers = {"Idempotency-Key": f"clipwire-action-{ctx.action.id}"}
+    headers = {"Idempotency-Key": ctx.action.idempotency_key}
     try:
         response = await ctx.client.post(url, json=payload, headers=headers)
     except httpx.HTTPError as error:

@@ -39,13 +39,17 @@ class Settings:
     log_level: str = "info"
     token_max_age: float = 48 * 3600.0
     mirror_max_bytes: int = 512 * 1024 * 1024
+    mirror_allow_origins: tuple[str, ...] = ()  # e.g. "http://127.0.0.1:9000": skip the SSRF guard
     max_body_bytes: int = 1024 * 1024
+    body_timeout: float = 10.0  # seconds a request's whole body may take to arrive (408 after)
     sim_enabled: bool = True
     sim_port: int = 0  # 0: any free port on loopback
     submit_max_attempts: int = 5
     action_max_attempts: int = 5
     action_retry_base: float = 1.0  # seconds: an action's first retry waits up to this, doubling
     db_synchronous: str = "FULL"
+    job_deadline: float = 6 * 3600.0  # an unfinished job times out this long after creation
+    callback_grace: float = 120.0  # past a provider's expected duration, then reconcile
     status_poll_interval: float = 5.0  # first status poll of a polling provider's job
     status_poll_max: float = 60.0  # the backed-off interval stops growing here
 
@@ -84,10 +88,18 @@ class Settings:
             log_level=get("CLIPWIRE_LOG_LEVEL", "info").lower(),
             token_max_age=_number(env, "CLIPWIRE_TOKEN_MAX_AGE", 48 * 3600.0),
             mirror_max_bytes=int(_number(env, "CLIPWIRE_MIRROR_MAX_BYTES", 512 * 1024 * 1024)),
+            mirror_allow_origins=tuple(
+                origin.strip().rstrip("/").lower()
+                for origin in get("CLIPWIRE_MIRROR_ALLOW_ORIGINS", "").split(",")
+                if origin.strip()
+            ),
             max_body_bytes=int(_number(env, "CLIPWIRE_MAX_BODY_BYTES", 1024 * 1024)),
+            body_timeout=_number(env, "CLIPWIRE_BODY_TIMEOUT", 10.0),
             sim_enabled=get("CLIPWIRE_SIM", "1") not in ("0", "false", "no", "off"),
             sim_port=sim_port,
             db_synchronous=synchronous,
+            job_deadline=_number(env, "CLIPWIRE_JOB_DEADLINE", 6 * 3600.0),
+            callback_grace=_number(env, "CLIPWIRE_CALLBACK_GRACE", 120.0),
             status_poll_interval=_number(env, "CLIPWIRE_STATUS_POLL_INTERVAL", 5.0),
             status_poll_max=_number(env, "CLIPWIRE_STATUS_POLL_MAX", 60.0),
         )

@@ -4,6 +4,7 @@
     ├── ConfigError             bad or missing configuration
     ├── InvalidJobRequest       a job request that cannot be run (the API answers 422)
     ├── JobNotFound             no job with that id (404)
+    ├── ActionNotFound          no action with that id (404)
     ├── IdempotencyConflict     an Idempotency-Key reused with another request (409)
     ├── InvalidCallbackToken    a callback token that is forged, expired or for another job (401)
     ├── StoreError              the database failed; sqlite3 errors are translated into it
@@ -11,7 +12,8 @@
     ├── ProviderError           a provider call failed
     │   ├── ProviderAuthError   the provider refused our credentials (never retried)
     │   ├── ProviderRejected    the provider refused the request itself (never retried)
-    │   └── ProviderUnavailable a transient failure: network, 429, 5xx (retried with backoff)
+    │   └── ProviderUnavailable a transient failure: network, 429, 5xx (retried with backoff);
+    │                           ``ambiguous`` when the request may have arrived all the same
     └── ActionError             a downstream action failed
         └── ActionRejected      it cannot succeed by retrying (e.g. too large, 4xx)
 
@@ -46,6 +48,10 @@ class JobNotFound(ClipwireError):
     code = "job_not_found"
 
 
+class ActionNotFound(ClipwireError):
+    code = "action_not_found"
+
+
 class IdempotencyConflict(ClipwireError):
     code = "idempotency_conflict"
 
@@ -72,10 +78,12 @@ class ProviderError(ClipwireError):
         code: str | None = None,
         provider_code: str | None = None,
         retry_after: float | None = None,
+        ambiguous: bool = False,
     ) -> None:
         super().__init__(message, code=code)
         self.provider_code = provider_code
         self.retry_after = retry_after
+        self.ambiguous = ambiguous
 
 
 class ProviderAuthError(ProviderError):
@@ -92,6 +100,12 @@ class ProviderUnavailable(ProviderError):
 
 class ActionError(ClipwireError):
     code = "action_error"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 class ActionRejected(ActionError):

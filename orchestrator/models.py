@@ -242,6 +242,8 @@ class Job:
     error: dict[str, Any] | None
     submit_attempts: int
     polls: int
+    attention: str | None  # why the job waits for a person (``clipwire retry`` or cancel)
+    deadline_at: str | None
     created_at: str
     updated_at: str
     finished_at: str | None
@@ -258,6 +260,8 @@ class Job:
             "outputs": list(self.outputs),
             "error": self.error,
             "submit_attempts": self.submit_attempts,
+            "attention": self.attention,
+            "deadline_at": self.deadline_at,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "finished_at": self.finished_at,
@@ -351,10 +355,12 @@ class Action:
     next_attempt_at: str
     last_error: str | None
     result: dict[str, Any] | None
+    idempotency_key: str
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "job_id": self.job_id,
             "kind": self.kind,
             "params": self.params,
             "state": str(self.state),
@@ -362,4 +368,5 @@ class Action:
             "next_attempt_at": self.next_attempt_at,
             "last_error": self.last_error,
             "result": self.result,
+            "idempotency_key": self.idempotency_key,
         }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -19,7 +20,7 @@ from .bus import Bus
 from .callbacks import CallbackSigner
 from .config import Settings
 from .errors import InvalidCallbackToken, InvalidJobRequest, StateConflict
-from .models import Job, ProviderEvent, new_job_id, parse_job_request
+from .models import Job, ProviderEvent, iso, new_job_id, parse_job_request
 from .providers import ADAPTERS, ProviderAdapter, ProviderConfig
 from .public_url import PublicURLResolver
 from .serving import bind, running
@@ -160,7 +161,11 @@ class Clipwire:
         adapter.validate(request)
         public = await self.resolver.resolve()
         job, created = await self.store.create_job(
-            new_job_id(), request, public_url=public.url, idempotency_key=idempotency_key
+            new_job_id(),
+            request,
+            public_url=public.url,
+            deadline_at=iso(time.time() + self.settings.job_deadline),
+            idempotency_key=idempotency_key,
         )
         if created:
             log.info(

@@ -27,9 +27,11 @@ from .bus import Bus
 from .callbacks import CallbackSigner
 from .config import Settings
 from .errors import (
+    ActionError,
     ActionRejected,
     ClipwireError,
     JobNotFound,
+    ProviderAuthError,
     ProviderError,
     ProviderUnavailable,
     StateConflict,
@@ -39,6 +41,7 @@ from .providers import ProviderAdapter
 from .retry import poll_delay, retry_delay
 from .states import EventKind, next_state
 from .store import NewEvent, Store
+from .urlguard import origin_of
 
 log = structlog.get_logger("clipwire.worker")
 
@@ -103,6 +106,12 @@ class Worker:
             "actions": Lane("actions", self.run_due_actions, poll_interval),
             "polls": Lane("polls", self.poll_due, poll_interval),
         }
+        # Video URLs on these origins skip the SSRF guard: the providers' own hosts as
+        # configured (the simulator and test fakes live on loopback) and the operator's list.
+        self.trusted_origins = frozenset(
+            {origin_of(a.config.base_url) for a in adapters.values() if a.config.base_url}
+            | set(settings.mirror_allow_origins)
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: dict[str, asyncio.Task[None]] = {}
 
@@ -214,8 +223,17 @@ class Worker:
     # submission
 
     async def submit_due(self) -> bool:
-        jobs = await self.store.due_submissions(now_iso(), CONCURRENCY)
-        for job in jobs:
+        now = now_iso()
+        for stale in await self.store.stale_submissions(now, CONCURRENCY):
+            # The process died while a submit was in flight: the provider may have the task.
+            reason = (
+                "a submit was in flight when clipwire stopped; the provider may have the task."
+                " If no callback arrives, `clipwire retry` sends it again (possibly a second"
+                " task) or `clipwire cancel` drops it"
+            )
+            await self.store.hold_submission(stale.id, "submit_ambiguous", reason)
+            log.warning("job.submit_ambiguous", job_id=stale.id, provider=stale.provider)
+        for job in await self.store.due_submissions(now, CONCURRENCY):
             key = f"submit:{job.id}"
             if key not in self._inflight and len(self._inflight) < CONCURRENCY * 2:
                 self._spawn(key, self._submit(job))
@@ -233,57 +251,95 @@ class Worker:
         try:
             event = await adapter.submit(self.client, claimed, callback_url)
         except ProviderUnavailable as error:
-            if claimed.submit_attempts < self.settings.submit_max_attempts:
+            if error.ambiguous:
+                reason = (
+                    f"{error.message}; the provider may have the task. If no callback arrives,"
+                    " `clipwire retry` sends it again (possibly a second task) or"
+                    " `clipwire cancel` drops it"
+                )
+                await self._hold(claimed, "submit_ambiguous", reason)
+            elif claimed.submit_attempts < self.settings.submit_max_attempts:
                 delay = retry_delay(claimed.submit_attempts, retry_after=error.retry_after)
                 log_.warning("job.submit_retrying", error=error.message, in_seconds=round(delay, 2))
                 await self.store.schedule_submission(
                     claimed.id, iso(time.time() + delay), error.message
                 )
-                return
-            await self._fail_submission(
-                claimed, error, f"gave up after {claimed.submit_attempts} attempts"
+            else:
+                reason = f"gave up after {claimed.submit_attempts} attempts: {error.message}"
+                await self._hold(claimed, "submit_exhausted", reason)
+            return
+        except ProviderAuthError as error:
+            reason = (
+                f"{error.message}; fix CLIPWIRE_{claimed.provider.upper()}_API_KEY, then"
+                " `clipwire retry`"
+            )
+            await self._hold(claimed, "provider_auth", reason)
+            return
+        except ProviderError as error:  # the provider refused the job itself: it fails
+            log_.warning("job.submit_refused", code=error.code, error=error.message)
+            failure = ProviderEvent(
+                EventKind.FAILED,
+                error_code=error.provider_code or error.code,
+                error_message=error.message,
+            )
+            await self.move(
+                await self.store.get_job(claimed.id), failure, reason="provider refused the job"
             )
             return
-        except ProviderError as error:
-            await self._fail_submission(claimed, error, "provider refused the job")
-            return
         log_.info("job.submitted", task_id=event.task_id)
-        if event.task_id:
-            await self.store.set_provider_task(claimed.id, event.task_id)
-        if not adapter.has_webhooks:
-            first_poll = time.time() + self.settings.status_poll_interval
-            await self.store.schedule_poll(claimed.id, iso(first_poll))
-        current = await self.store.get_job(claimed.id)
+        await self.store.submission_done(claimed.id, event.task_id)
+        # Polling providers are asked early and often; the others once their callback is overdue.
+        first_poll = (
+            self.settings.status_poll_interval
+            if not adapter.has_webhooks
+            else adapter.expected_duration + self.settings.callback_grace
+        )
+        await self.store.schedule_poll(claimed.id, iso(time.time() + first_poll))
         kind = EventKind.SUBMITTED if event.kind is EventKind.QUEUED else event.kind
+        current = await self.store.get_job(claimed.id)
         await self.move(
             current, ProviderEvent(kind, event.task_id), reason="provider accepted the task"
         )
 
-    async def _fail_submission(self, job: Job, error: ProviderError, why: str) -> None:
-        log.warning("job.submit_failed", job_id=job.id, code=error.code, error=error.message)
-        current = await self.store.get_job(job.id)
-        failure = ProviderEvent(
-            EventKind.FAILED,
-            error_code=error.provider_code or error.code,
-            error_message=error.message,
-        )
-        await self.move(current, failure, reason=f"submit failed: {why}")
+    async def _hold(self, job: Job, code: str, reason: str) -> None:
+        log.warning("job.held", job_id=job.id, provider=job.provider, code=code, reason=reason)
+        await self.store.hold_submission(job.id, code, reason)
+        self.bus.publish({"type": "attention", "job_id": job.id, "code": code, "reason": reason})
 
-    # status polls, for providers that do not call back
+    # reconciliation: status polls, overdue callbacks, hard deadlines
 
     async def poll_due(self) -> bool:
-        polling = tuple(name for name, a in self.adapters.items() if not a.has_webhooks)
-        for job in await self.store.due_polls(now_iso(), polling, CONCURRENCY):
+        now = now_iso()
+        for job in await self.store.overdue_deadlines(now, CONCURRENCY):
+            timeout = ProviderEvent(
+                EventKind.TIMED_OUT,
+                error_code="deadline",
+                error_message=f"no result within {self.settings.job_deadline:.0f} s",
+            )
+            if await self.move(job, timeout, reason="deadline passed") and job.provider_task_id:
+                self.cancel_at_provider(job)
+        for job in await self.store.due_polls(now, CONCURRENCY):
             key = f"poll:{job.id}"
             if key not in self._inflight and len(self._inflight) < CONCURRENCY * 2:
                 self._spawn(key, self._poll(job))
         return False
 
     async def _poll(self, job: Job) -> None:
+        """Ask the provider for the truth about ``job``; store what it says as an event."""
         adapter = self.adapters[job.provider]
         delay = poll_delay(
             job.polls, base=self.settings.status_poll_interval, cap=self.settings.status_poll_max
         )
+        if adapter.has_webhooks:  # the callback is overdue
+            log.info("job.callback_overdue", job_id=job.id, provider=job.provider, polls=job.polls)
+            delay = max(delay, self.settings.callback_grace)
+            try:
+                public = job.public_url
+                await adapter.reconcile(
+                    self.client, job, self.signer.url_for(public, job.provider, job.id)
+                )
+            except ProviderError as error:
+                log.warning("job.reconcile_failed", job_id=job.id, error=error.message)
         try:
             event = await adapter.status(self.client, job)
         except ProviderError as error:
@@ -353,6 +409,7 @@ class Worker:
             client=self.client,
             media_dir=self.settings.media_dir,
             mirror_max_bytes=self.settings.mirror_max_bytes,
+            trusted_origins=self.trusted_origins,
         )
         log_ = log.bind(
             job_id=job.id, action_id=claimed.id, kind=claimed.kind, attempt=claimed.attempts
@@ -363,7 +420,10 @@ class Worker:
             message = error.message if isinstance(error, ClipwireError) else repr(error)
             final = isinstance(error, ActionRejected)
             exhausted = claimed.attempts >= self.settings.action_max_attempts
-            delay = retry_delay(claimed.attempts, base=self.settings.action_retry_base)
+            retry_after = error.retry_after if isinstance(error, ActionError) else None
+            delay = retry_delay(
+                claimed.attempts, base=self.settings.action_retry_base, retry_after=retry_after
+            )
             retry_at = None if final or exhausted else iso(time.time() + delay)
             await self.store.fail_action(claimed.id, message, retry_at)
             state = "retrying" if retry_at else "dead"

@@ -96,7 +96,7 @@ async def test_success_mirrors_the_video_and_notifies(live: LiveApp, sink: Notif
     assert event["type"] == "job.succeeded"
     assert event["job"]["id"] == job["id"]
     assert event["job"]["video_path"] == mirror["result"]["path"]
-    assert sink.keys == [f"clipwire-action-{action(job, 'notify')['id']}"]
+    assert sink.keys == [action(job, "notify")["idempotency_key"]]
 
 
 async def test_a_failing_job_carries_the_error_and_fires_its_failure_action(

@@ -117,6 +117,8 @@ class ProviderAdapter(abc.ABC):
     # False: the provider never calls back, so the worker polls ``status`` on a backoff schedule.
     has_webhooks: ClassVar[bool] = True
     requires_api_key: ClassVar[bool] = True
+    # How long a task usually takes; past this plus the grace, the reconciler asks for status.
+    expected_seconds: ClassVar[float] = 300.0
 
     def __init__(self, config: ProviderConfig) -> None:
         self.config = config
@@ -145,6 +147,19 @@ class ProviderAdapter(abc.ABC):
 
     def parse_status(self, response: httpx.Response) -> ProviderEvent:
         raise NotImplementedError
+
+    @property
+    def expected_duration(self) -> float:
+        """``expected_seconds``, or ``CLIPWIRE_<NAME>_EXPECTED_SECONDS`` when set."""
+        try:
+            return float(self.config.options.get("expected_seconds", self.expected_seconds))
+        except ValueError:
+            return self.expected_seconds
+
+    async def reconcile(  # noqa: B027 - most providers need nothing more than a status poll
+        self, client: httpx.AsyncClient, job: Job, callback_url: str
+    ) -> None:
+        """Extra repair when a job's callback is overdue (RunningHub: ask for a resend)."""
 
     def build_cancel(self, job: Job) -> httpx.Request | None:
         """The request that cancels a task at the provider, if it can be cancelled."""
@@ -177,10 +192,14 @@ class ProviderAdapter(abc.ABC):
         """Send ``request``; network failures become ``ProviderUnavailable``."""
         try:
             response = await client.send(request)
-        except httpx.TimeoutException as error:
-            raise ProviderUnavailable(f"{self.name} timed out: {type(error).__name__}") from None
-        except httpx.HTTPError as error:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            # Nothing reached the provider: safe to send again.
             raise ProviderUnavailable(f"{self.name} unreachable: {type(error).__name__}") from None
+        except httpx.HTTPError as error:
+            # The request may have arrived: a resend could create a second (paid) task.
+            raise ProviderUnavailable(
+                f"{self.name} gave no answer: {type(error).__name__}", ambiguous=True
+            ) from None
         if not response.is_success:
             code, message = self.error_detail(response)
             check_http_status(response, self.name, provider_code=code, provider_message=message)

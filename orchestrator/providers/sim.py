@@ -46,6 +46,7 @@ def _event(payload: Any) -> ProviderEvent:
 class SimAdapter(ProviderAdapter):
     name = "sim"
     requires_api_key = False
+    expected_seconds = 5.0
 
     def build_submit(self, job: Job, callback_url: str) -> httpx.Request:
         request = job.request

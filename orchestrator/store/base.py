@@ -40,6 +40,7 @@ class Store(Protocol):
         request: JobRequest,
         *,
         public_url: str,
+        deadline_at: str | None = None,
         idempotency_key: str | None = None,
     ) -> tuple[Job, bool]:
         """Store a new pending job; with a known ``idempotency_key`` return that job instead.
@@ -56,8 +57,11 @@ class Store(Protocol):
         *,
         state: JobState | None = None,
         provider: str | None = None,
+        attention: bool = False,
         limit: int = 50,
-    ) -> list[Job]: ...
+    ) -> list[Job]:
+        """Newest first; ``attention`` keeps only jobs that wait for a person's decision."""
+        ...
 
     async def timeline(self, job_id: str) -> list[Transition]: ...
 
@@ -89,11 +93,34 @@ class Store(Protocol):
         """Count a submit attempt and lease the job; ``None`` if it is no longer due."""
         ...
 
-    async def schedule_submission(self, job_id: str, at: str, error: str) -> None: ...
+    async def schedule_submission(self, job_id: str, at: str, error: str) -> None:
+        """Release the claim and try again at ``at`` (a transient failure)."""
+        ...
+
+    async def submission_done(self, job_id: str, task_id: str | None) -> None:
+        """The provider accepted the task: record its id and close the submission."""
+        ...
+
+    async def hold_submission(self, job_id: str, code: str, reason: str) -> None:
+        """Stop submitting and mark the job as waiting for a decision (a dead letter)."""
+        ...
+
+    async def stale_submissions(self, now: str, limit: int) -> list[Job]:
+        """Pending jobs whose submit claim expired with no outcome recorded (a crash mid-call)."""
+        ...
+
+    async def release_job(self, job_id: str) -> Job:
+        """Send a held job again (``clipwire retry``); ``StateConflict`` if it is not held."""
+        ...
+
+    # deadlines
+    async def overdue_deadlines(self, now: str, limit: int) -> list[Job]:
+        """Unfinished jobs past their hard deadline (an indexed range: cost ~ overdue jobs)."""
+        ...
 
     # status polls
-    async def due_polls(self, now: str, providers: tuple[str, ...], limit: int) -> list[Job]:
-        """Unfinished jobs of ``providers`` whose next status poll is due."""
+    async def due_polls(self, now: str, limit: int) -> list[Job]:
+        """Unfinished jobs whose next status poll (or overdue-callback check) is due."""
         ...
 
     async def schedule_poll(self, job_id: str, at: str | None) -> None:
@@ -131,6 +158,12 @@ class Store(Protocol):
     async def release_expired_leases(self, now: str) -> int:
         """Put actions whose worker died mid-run back in the queue; return how many."""
         ...
+
+    async def retry_action(self, action_id: int) -> Action:
+        """Put a dead action back in the queue with fresh attempts (same idempotency key)."""
+        ...
+
+    async def dead_actions(self, limit: int = 100) -> list[Action]: ...
 
     async def actions_for(self, job_id: str) -> list[Action]: ...
 

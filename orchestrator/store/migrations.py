@@ -126,7 +126,23 @@ def m002_status_polls(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [m001_initial, m002_status_polls]
+def m003_deadlines_and_attention(db: sqlite_utils.Database) -> None:
+    """A hard deadline per unfinished job, and why a job waits for a person's decision."""
+    db.table("jobs").add_column("deadline_at", str)
+    db.table("jobs").add_column("attention", str)
+    db.execute("CREATE INDEX idx_jobs_deadline ON jobs(deadline_at) WHERE deadline_at IS NOT NULL")
+    db.execute("CREATE INDEX idx_jobs_attention ON jobs(id) WHERE attention IS NOT NULL")
+    db.execute(
+        "CREATE INDEX idx_jobs_submit_lease ON jobs(submit_lease_until)"
+        " WHERE submit_lease_until IS NOT NULL"
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    m001_initial,
+    m002_status_polls,
+    m003_deadlines_and_attention,
+]
 
 
 def migrate(conn: sqlite3.Connection, now: str) -> list[str]:

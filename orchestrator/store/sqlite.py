@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import anyio.to_thread
 import sqlite_utils
 
-from ..errors import IdempotencyConflict, JobNotFound, StateConflict, StoreError
+from ..errors import ActionNotFound, IdempotencyConflict, JobNotFound, StateConflict, StoreError
 from ..models import (
     Action,
     ActionSpec,
@@ -135,6 +135,8 @@ def _job(row: sqlite3.Row) -> Job:
         error=json.loads(row["error"]) if row["error"] else None,
         submit_attempts=row["submit_attempts"],
         polls=row["polls"],
+        attention=row["attention"],
+        deadline_at=row["deadline_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
@@ -153,6 +155,7 @@ def _action(row: sqlite3.Row) -> Action:
         next_attempt_at=row["next_attempt_at"],
         last_error=row["last_error"],
         result=json.loads(row["result"]) if row["result"] else None,
+        idempotency_key=row["idempotency_key"],
     )
 
 
@@ -249,6 +252,7 @@ class SQLiteStore:
         request: JobRequest,
         *,
         public_url: str,
+        deadline_at: str | None = None,
         idempotency_key: str | None = None,
     ) -> tuple[Job, bool]:
         fingerprint = request.fingerprint()
@@ -267,8 +271,8 @@ class SQLiteStore:
             now = now_iso()
             conn.execute(
                 "INSERT INTO jobs (id, provider, state, request, public_url, idempotency_key,"
-                " request_hash, next_submit_at, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " request_hash, next_submit_at, deadline_at, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     request.provider,
@@ -278,6 +282,7 @@ class SQLiteStore:
                     idempotency_key,
                     fingerprint,
                     now,
+                    deadline_at,
                     now,
                     now,
                 ),
@@ -299,9 +304,12 @@ class SQLiteStore:
         *,
         state: JobState | None = None,
         provider: str | None = None,
+        attention: bool = False,
         limit: int = 50,
     ) -> list[Job]:
         clauses, params = [], []
+        if attention:
+            clauses.append("attention IS NOT NULL")
         if state is not None:
             clauses.append("state = ?")
             params.append(str(state))
@@ -348,7 +356,9 @@ class SQLiteStore:
                 "UPDATE jobs SET state = ?, updated_at = ?, finished_at = ?,"
                 " outputs = CASE WHEN ? THEN ? ELSE outputs END,"
                 " error = COALESCE(?, error), submit_lease_until = NULL,"
-                " next_poll_at = CASE WHEN ? THEN NULL ELSE next_poll_at END"
+                " next_poll_at = CASE WHEN ? THEN NULL ELSE next_poll_at END,"
+                " deadline_at = CASE WHEN ? THEN NULL ELSE deadline_at END,"
+                " attention = NULL, next_submit_at = NULL"
                 " WHERE id = ? AND state = ?",
                 (
                     to_state,
@@ -357,6 +367,7 @@ class SQLiteStore:
                     bool(outputs),
                     _dumps(list(outputs)),
                     _dumps(error) if error else None,
+                    to_state.is_terminal,
                     to_state.is_terminal,
                     job_id,
                     from_state,
@@ -405,12 +416,9 @@ class SQLiteStore:
     async def due_submissions(self, now: str, limit: int) -> list[Job]:
         sql = (
             "SELECT * FROM jobs WHERE state = 'pending' AND next_submit_at <= ?"
-            " AND (submit_lease_until IS NULL OR submit_lease_until <= ?)"
-            " ORDER BY next_submit_at LIMIT ?"
+            " AND submit_lease_until IS NULL ORDER BY next_submit_at LIMIT ?"
         )
-        return await self._read(
-            lambda conn: [_job(row) for row in conn.execute(sql, (now, now, limit))]
-        )
+        return await self._read(lambda conn: [_job(row) for row in conn.execute(sql, (now, limit))])
 
     async def claim_submission(self, job_id: str, lease_until: str) -> Job | None:
         def op(conn: sqlite3.Connection) -> Job | None:
@@ -418,8 +426,8 @@ class SQLiteStore:
             changed = conn.execute(
                 "UPDATE jobs SET submit_attempts = submit_attempts + 1, submit_lease_until = ?,"
                 " updated_at = ? WHERE id = ? AND state = 'pending' AND next_submit_at <= ?"
-                " AND (submit_lease_until IS NULL OR submit_lease_until <= ?)",
-                (lease_until, now, job_id, now, now),
+                " AND submit_lease_until IS NULL",
+                (lease_until, now, job_id, now),
             ).rowcount
             return _fetch_job(conn, job_id) if changed else None
 
@@ -435,19 +443,65 @@ class SQLiteStore:
 
         await self._write(op)
 
+    async def submission_done(self, job_id: str, task_id: str | None) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE jobs SET provider_task_id = COALESCE(?, provider_task_id),"
+                " submit_lease_until = NULL, next_submit_at = NULL, error = NULL, updated_at = ?"
+                " WHERE id = ?",
+                (task_id, now_iso(), job_id),
+            )
+
+        await self._write(op)
+
+    async def hold_submission(self, job_id: str, code: str, reason: str) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE jobs SET next_submit_at = NULL, submit_lease_until = NULL, attention = ?,"
+                " error = ?, updated_at = ? WHERE id = ? AND state = 'pending'",
+                (reason, _dumps({"code": code, "message": reason}), now_iso(), job_id),
+            )
+
+        await self._write(op)
+
+    async def stale_submissions(self, now: str, limit: int) -> list[Job]:
+        sql = (
+            "SELECT * FROM jobs WHERE submit_lease_until IS NOT NULL AND submit_lease_until <= ?"
+            " AND state = 'pending' LIMIT ?"
+        )
+        return await self._read(lambda conn: [_job(row) for row in conn.execute(sql, (now, limit))])
+
+    async def release_job(self, job_id: str) -> Job:
+        def op(conn: sqlite3.Connection) -> Job:
+            job = _fetch_job(conn, job_id)
+            if job.state is not JobState.PENDING or job.attention is None:
+                raise StateConflict(
+                    f"job {job_id} is {job.state} and waits for no decision", code="not_held"
+                )
+            now = now_iso()
+            conn.execute(
+                "UPDATE jobs SET attention = NULL, error = NULL, next_submit_at = ?,"
+                " submit_attempts = 0, updated_at = ? WHERE id = ?",
+                (now, now, job_id),
+            )
+            return _fetch_job(conn, job_id)
+
+        return await self._write(op)
+
+    # deadlines
+
+    async def overdue_deadlines(self, now: str, limit: int) -> list[Job]:
+        sql = "SELECT * FROM jobs WHERE deadline_at IS NOT NULL AND deadline_at <= ? LIMIT ?"
+        return await self._read(lambda conn: [_job(row) for row in conn.execute(sql, (now, limit))])
+
     # status polls
 
-    async def due_polls(self, now: str, providers: tuple[str, ...], limit: int) -> list[Job]:
-        if not providers:
-            return []
-        marks = ", ".join("?" for _ in providers)
+    async def due_polls(self, now: str, limit: int) -> list[Job]:
         sql = (
-            f"SELECT * FROM jobs WHERE next_poll_at IS NOT NULL AND next_poll_at <= ?"
-            f" AND provider IN ({marks}) ORDER BY next_poll_at LIMIT ?"
+            "SELECT * FROM jobs WHERE next_poll_at IS NOT NULL AND next_poll_at <= ?"
+            " ORDER BY next_poll_at LIMIT ?"
         )
-        return await self._read(
-            lambda conn: [_job(row) for row in conn.execute(sql, (now, *providers, limit))]
-        )
+        return await self._read(lambda conn: [_job(row) for row in conn.execute(sql, (now, limit))])
 
     async def schedule_poll(self, job_id: str, at: str | None) -> None:
         def op(conn: sqlite3.Connection) -> None:
@@ -609,6 +663,29 @@ class SQLiteStore:
             ).rowcount
 
         return await self._write(op)
+
+    async def retry_action(self, action_id: int) -> Action:
+        def op(conn: sqlite3.Connection) -> Action:
+            now = now_iso()
+            changed = conn.execute(
+                "UPDATE actions SET state = 'pending', attempts = 0, next_attempt_at = ?,"
+                " updated_at = ? WHERE id = ? AND state = 'dead'",
+                (now, now, action_id),
+            ).rowcount
+            row = conn.execute("SELECT * FROM actions WHERE id = ?", (action_id,)).fetchone()
+            if row is None:
+                raise ActionNotFound(f"no action {action_id}")
+            if not changed:
+                raise StateConflict(
+                    f"action {action_id} is {row['state']}, not dead", code="not_dead"
+                )
+            return _action(row)
+
+        return await self._write(op)
+
+    async def dead_actions(self, limit: int = 100) -> list[Action]:
+        sql = "SELECT * FROM actions WHERE state = 'dead' ORDER BY updated_at DESC LIMIT ?"
+        return await self._read(lambda conn: [_action(row) for row in conn.execute(sql, (limit,))])
 
     async def actions_for(self, job_id: str) -> list[Action]:
         sql = "SELECT * FROM actions WHERE job_id = ? ORDER BY position"
