@@ -6,6 +6,8 @@
     clipwire jobs                   list jobs
     clipwire job ID                 one job: timeline, actions, outputs, error
     clipwire cancel ID              cancel a job
+    clipwire retry JOB|ACTION       send a held job again, or re-queue a dead action
+    clipwire actions [JOB]          a job's actions, or every dead action
 
 Client commands talk to ``CLIPWIRE_URL`` (default ``http://127.0.0.1:8700``) with
 ``CLIPWIRE_API_TOKEN`` as bearer token when it is set.
@@ -88,13 +90,10 @@ def print_job(job: dict[str, Any]) -> None:
         print(f"  output: {url}")
     if job.get("error"):
         print(f"  error: {job['error'].get('code')}: {job['error'].get('message')}")
+    if job.get("attention"):
+        print(f"  NEEDS A DECISION: {job['attention']}")
     for action in job.get("actions", []):
-        result = action.get("result") or {}
-        detail = result.get("path") or result.get("delivered_to") or action.get("last_error") or ""
-        print(
-            f"  action {action['id']} {action['kind']}: {action['state']}"
-            f" (attempts {action['attempts']}) {detail}"
-        )
+        _print_action(action)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -185,10 +184,20 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if not jobs:
         print("no jobs")
     for job in jobs:
-        error = f"  {job['error'].get('message')}" if job.get("error") else ""
+        note = ""
+        if job.get("attention"):
+            note = f"  NEEDS A DECISION: {job['attention']}"
+        elif job.get("error"):
+            note = f"  {job['error'].get('message')}"
         print(
             f"{job['id']}  {job['state']:<9}  {job['provider']:<10} {job['mode']}"
-            f"  {job['created_at']}{error}"
+            f"  {job['created_at']}{note}"
+        )
+    dead = _call("GET", "/v1/actions", params={"state": "dead"})["actions"]
+    if dead:
+        print(
+            f"\n{len(dead)} dead action(s): `clipwire actions` lists them,"
+            " `clipwire retry ACTION` re-queues one"
         )
     return 0
 
@@ -200,6 +209,37 @@ def cmd_job(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     print_job(_call("POST", f"/v1/jobs/{args.job_id}/cancel"))
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    target = args.target
+    if target.isdigit():
+        action = _call("POST", f"/v1/actions/{target}/retry")
+        print(f"action {action['id']} ({action['kind']} of {action['job_id']}) is queued again")
+    else:
+        print_job(_call("POST", f"/v1/jobs/{target}/retry"))
+    return 0
+
+
+def _print_action(action: dict[str, Any]) -> None:
+    result = action.get("result") or {}
+    detail = result.get("path") or result.get("delivered_to") or action.get("last_error") or ""
+    print(
+        f"  action {action['id']:>4}  {action['job_id']}  {action['kind']:<8}"
+        f" {action['state']:<8} attempts {action['attempts']}  {detail}"
+    )
+
+
+def cmd_actions(args: argparse.Namespace) -> int:
+    if args.job_id:
+        actions = _call("GET", f"/v1/jobs/{args.job_id}")["actions"]
+    else:
+        actions = _call("GET", "/v1/actions", params={"state": "dead"})["actions"]
+    if not actions:
+        print("no actions" if args.job_id else "no dead actions")
+    for action in actions:
+        _print_action(action)
     return 0
 
 
@@ -249,6 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
     cancel = commands.add_parser("cancel", help="cancel a job")
     cancel.add_argument("job_id")
     cancel.set_defaults(run=cmd_cancel)
+
+    retry = commands.add_parser("retry", help="send a held job again or re-queue a dead action")
+    retry.add_argument("target", metavar="JOB|ACTION", help="a job id, or an action's number")
+    retry.set_defaults(run=cmd_retry)
+
+    actions = commands.add_parser("actions", help="a job's actions, or all dead actions")
+    actions.add_argument("job_id", nargs="?")
+    actions.set_defaults(run=cmd_actions)
     return parser
 
 

@@ -20,7 +20,7 @@ from .bus import Bus
 from .callbacks import CallbackSigner
 from .config import Settings
 from .errors import InvalidCallbackToken, InvalidJobRequest, StateConflict
-from .models import Job, ProviderEvent, iso, new_job_id, parse_job_request
+from .models import Action, Job, ProviderEvent, iso, new_job_id, parse_job_request
 from .providers import ADAPTERS, ProviderAdapter, ProviderConfig
 from .public_url import PublicURLResolver
 from .serving import bind, running
@@ -202,6 +202,19 @@ class Clipwire:
         if job.provider_task_id:
             self.worker.cancel_at_provider(job)
         return job
+
+    async def retry_job(self, job_id: str) -> Job:
+        """Send a held job (ambiguous, auth-refused or exhausted submission) again."""
+        job = await self.store.release_job(job_id)
+        log.info("job.released", job_id=job.id)
+        self.worker.wake("submit")
+        return job
+
+    async def retry_action(self, action_id: int) -> Action:
+        action = await self.store.retry_action(action_id)
+        log.info("action.released", action_id=action.id, job_id=action.job_id, kind=action.kind)
+        self.worker.wake("actions")
+        return action
 
     # inbound callbacks
 

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from orchestrator.config import Settings
 from orchestrator.service import Clipwire
 
-from . import api, hooks
+from . import api, hooks, operations
 from .errors import HANDLERS
 
 
@@ -29,6 +29,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/jobs", api.list_jobs, methods=["GET"]),
         Route("/v1/jobs/{job_id}", api.get_job, methods=["GET"]),
         Route("/v1/jobs/{job_id}/cancel", api.cancel_job, methods=["POST"]),
+        Route("/v1/jobs/{job_id}/retry", operations.retry_job, methods=["POST"]),
+        Route("/v1/actions", operations.list_actions, methods=["GET"]),
+        Route("/v1/actions/{action_id}/retry", operations.retry_action, methods=["POST"]),
         Route("/v1/stream", api.stream, methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)

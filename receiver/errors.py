@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 
 from orchestrator.callbacks import redact_callback_urls
 from orchestrator.errors import (
+    ActionNotFound,
     ClipwireError,
     IdempotencyConflict,
     InvalidCallbackToken,
@@ -74,6 +75,7 @@ class UnsupportedMediaType(ReceiverError):
 _STATUS_OF: list[tuple[type[ClipwireError], int]] = [
     (InvalidJobRequest, 422),
     (JobNotFound, 404),
+    (ActionNotFound, 404),
     (IdempotencyConflict, 409),
     (StateConflict, 409),
     (InvalidCallbackToken, 401),

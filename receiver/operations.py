@@ -1,0 +1,36 @@
+"""Operator endpoints: what waits for a person, and sending it again.
+
+POST /v1/jobs/{id}/retry       send a held job again (ambiguous or failed submission)
+POST /v1/actions/{id}/retry    put a dead action back in the queue
+GET  /v1/actions?state=dead    the dead-letter list of actions
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from .api import _clipwire
+from .errors import BadRequest, NotFound
+
+
+async def retry_job(request: Request) -> Response:
+    clipwire = _clipwire(request)
+    job = await clipwire.retry_job(request.path_params["job_id"])
+    return JSONResponse(await clipwire.describe(job.id))
+
+
+async def retry_action(request: Request) -> Response:
+    clipwire = _clipwire(request)
+    raw = request.path_params["action_id"]
+    if not raw.isdigit():
+        raise NotFound(f"no action {raw!r}", code="action_not_found")
+    action = await clipwire.retry_action(int(raw))
+    return JSONResponse(action.to_json())
+
+
+async def list_actions(request: Request) -> Response:
+    clipwire = _clipwire(request)
+    if request.query_params.get("state", "dead") != "dead":
+        raise BadRequest("only state=dead is listed here; a job's actions are in GET /v1/jobs/{id}")
+    return JSONResponse({"actions": [a.to_json() for a in await clipwire.store.dead_actions()]})
