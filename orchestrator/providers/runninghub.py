@@ -270,6 +270,14 @@ class RunningHubAdapter(ProviderAdapter):
         if status == "FAILED" or (code and pending_kind(code, message) is None):
             raise error_for(code, message or "the task failed on submission", response)
         task_id = _text(body.get("taskId"))
+        if not task_id and pending_kind(_text(body.get("code")), _text(body.get("msg"))):
+            # "a task of this key is still running/queued": back-pressure, not a refusal
+            message = f"runninghub is busy with this key's other tasks: {body.get('msg')}"
+            raise ProviderUnavailable(
+                message,
+                provider_code=_text(body.get("code")),
+                retry_after=retry_after_seconds(response),
+            )
         if not task_id:
             raise ProviderRejected("runninghub answered the submission without a taskId")
         # Outputs only come by webhook or query: a submission is never a finish here.
@@ -338,3 +346,19 @@ class RunningHubAdapter(ProviderAdapter):
         """Ask RunningHub to deliver webhook ``webhook_id`` (the detail's ``id``) again, to
         ``url`` when given (a new tunnel, a fresh callback token), else where it went first."""
         self.parse_v1(await self.send(client, self.build_resend(webhook_id, url)))
+
+    async def reconcile(self, client: httpx.AsyncClient, job: Job, callback_url: str) -> None:
+        """A job's callback is overdue: if RunningHub has a webhook event for its task, ask
+        for it again at ``callback_url`` (the current public URL, a fresh token). Safe to
+        repeat: clipwire drops duplicate events."""
+        if not job.provider_task_id:
+            return
+        try:
+            detail = await self.webhook_detail(client, job.provider_task_id)
+        except ProviderRejected as error:
+            if error.provider_code == "1":  # no webhook event yet: the task is not done
+                return
+            raise
+        webhook_id = detail.get("id")
+        if isinstance(webhook_id, str | int) and not isinstance(webhook_id, bool):
+            await self.resend(client, webhook_id, callback_url)
