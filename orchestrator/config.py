@@ -46,6 +46,7 @@ class Settings:
     sim_port: int = 0  # 0: any free port on loopback
     submit_max_attempts: int = 5
     action_max_attempts: int = 5
+    submit_retry_base: float = 1.0  # seconds: a submit's first retry waits up to this, doubling
     action_retry_base: float = 1.0  # seconds: an action's first retry waits up to this, doubling
     db_synchronous: str = "FULL"
     job_deadline: float = 6 * 3600.0  # an unfinished job times out this long after creation

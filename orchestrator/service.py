@@ -7,6 +7,7 @@ and the worker, and closes them all in reverse order.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -63,9 +64,10 @@ def build_adapters(
     env = os.environ if env is None else env
     adapters: dict[str, ProviderAdapter] = {}
     for name, adapter in ADAPTERS.items():
-        if name == "sim":
+        if name == "sim":  # always the embedded simulator; other CLIPWIRE_SIM_* still apply
             if sim_url is not None:
-                adapters[name] = adapter(ProviderConfig(base_url=sim_url))
+                config = ProviderConfig.from_env(name, sim_url, env)
+                adapters[name] = adapter(dataclasses.replace(config, base_url=sim_url))
             continue
         adapters[name] = adapter(ProviderConfig.from_env(name, adapter.default_base_url, env))
     return adapters

@@ -129,6 +129,11 @@ class Worker:
         self._tasks.clear()
         self._inflight.clear()
 
+    async def settle(self) -> None:
+        """Wait until no submit, poll, cancel or action is in flight."""
+        while self._inflight:
+            await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+
     def wake(self, lane: str) -> None:
         self.lanes[lane].wakeup.set()
 
@@ -259,7 +264,11 @@ class Worker:
                 )
                 await self._hold(claimed, "submit_ambiguous", reason)
             elif claimed.submit_attempts < self.settings.submit_max_attempts:
-                delay = retry_delay(claimed.submit_attempts, retry_after=error.retry_after)
+                delay = retry_delay(
+                    claimed.submit_attempts,
+                    base=self.settings.submit_retry_base,
+                    retry_after=error.retry_after,
+                )
                 log_.warning("job.submit_retrying", error=error.message, in_seconds=round(delay, 2))
                 await self.store.schedule_submission(
                     claimed.id, iso(time.time() + delay), error.message

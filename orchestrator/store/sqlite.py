@@ -48,6 +48,28 @@ REJECTIONS_KEPT = 1000
 REJECTED_BODY_PREFIX = 1024
 
 
+# The reconciler's sweeps. Each reads a partial index holding only unfinished jobs that have
+# the column set, in range order, so a sweep costs what is overdue, not the table's size
+# (tests check the plans; scripts/bench_sweep.py measures it on a million jobs).
+SWEEP_DUE_POLLS = (
+    "SELECT * FROM jobs WHERE next_poll_at IS NOT NULL AND next_poll_at <= ?"
+    " ORDER BY next_poll_at LIMIT ?"
+)
+SWEEP_DEADLINES = (
+    "SELECT * FROM jobs WHERE deadline_at IS NOT NULL AND deadline_at <= ?"
+    " ORDER BY deadline_at LIMIT ?"
+)
+SWEEP_STALE_SUBMITS = (
+    "SELECT * FROM jobs WHERE submit_lease_until IS NOT NULL AND submit_lease_until <= ?"
+    " ORDER BY submit_lease_until LIMIT ?"  # every move out of pending clears the lease
+)
+SWEEPS = {
+    "due_polls": (SWEEP_DUE_POLLS, "idx_jobs_next_poll"),
+    "deadlines": (SWEEP_DEADLINES, "idx_jobs_deadline"),
+    "stale_submits": (SWEEP_STALE_SUBMITS, "idx_jobs_submit_lease"),
+}
+
+
 def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
     conn.row_factory = sqlite3.Row
@@ -465,11 +487,9 @@ class SQLiteStore:
         await self._write(op)
 
     async def stale_submissions(self, now: str, limit: int) -> list[Job]:
-        sql = (
-            "SELECT * FROM jobs WHERE submit_lease_until IS NOT NULL AND submit_lease_until <= ?"
-            " AND state = 'pending' LIMIT ?"
+        return await self._read(
+            lambda conn: [_job(row) for row in conn.execute(SWEEP_STALE_SUBMITS, (now, limit))]
         )
-        return await self._read(lambda conn: [_job(row) for row in conn.execute(sql, (now, limit))])
 
     async def release_job(self, job_id: str) -> Job:
         def op(conn: sqlite3.Connection) -> Job:
@@ -491,17 +511,16 @@ class SQLiteStore:
     # deadlines
 
     async def overdue_deadlines(self, now: str, limit: int) -> list[Job]:
-        sql = "SELECT * FROM jobs WHERE deadline_at IS NOT NULL AND deadline_at <= ? LIMIT ?"
-        return await self._read(lambda conn: [_job(row) for row in conn.execute(sql, (now, limit))])
+        return await self._read(
+            lambda conn: [_job(row) for row in conn.execute(SWEEP_DEADLINES, (now, limit))]
+        )
 
     # status polls
 
     async def due_polls(self, now: str, limit: int) -> list[Job]:
-        sql = (
-            "SELECT * FROM jobs WHERE next_poll_at IS NOT NULL AND next_poll_at <= ?"
-            " ORDER BY next_poll_at LIMIT ?"
+        return await self._read(
+            lambda conn: [_job(row) for row in conn.execute(SWEEP_DUE_POLLS, (now, limit))]
         )
-        return await self._read(lambda conn: [_job(row) for row in conn.execute(sql, (now, limit))])
 
     async def schedule_poll(self, job_id: str, at: str | None) -> None:
         def op(conn: sqlite3.Connection) -> None:
