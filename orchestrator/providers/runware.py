@@ -174,11 +174,9 @@ class RunwareAdapter(ProviderAdapter):
     def parse_status(self, response: httpx.Response) -> ProviderEvent:
         payload = json_body(response, self.name)
         error = _first_dict(payload.get("errors")) if isinstance(payload, dict) else None
-        if error is not None:
-            code, message = _error_item(error)
-            cls = error_class(code)
-            if cls is not ProviderRejected:  # our key or Runware's health, not the task
-                raise cls(f"runware: {message or code}", provider_code=code)
+        if error is not None and not isinstance(error.get("taskUUID"), str):
+            code, message = _error_item(error)  # about the request (our key), not the task
+            raise error_class(code)(f"runware: {message or code}", provider_code=code)
         return read_answer(payload)
 
     def error_detail(self, response: httpx.Response) -> tuple[str | None, str | None]:
