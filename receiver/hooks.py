@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from orchestrator.errors import InvalidCallbackToken, JobNotFound
 from orchestrator.service import Clipwire
 
-from .errors import NotFound, error_response
+from .errors import NotFound, ReceiverError, error_response
 from .limits import parse_json_object, read_body, require_json
 
 log = structlog.get_logger("clipwire.receiver")
@@ -30,6 +30,15 @@ async def _reject(request: Request, provider: str, reason: str, body: bytes) -> 
 
 
 async def receive_hook(request: Request) -> Response:
+    """Answer one delivery; a refused one is logged and kept in ``rejected_deliveries``."""
+    try:
+        return await _receive(request)
+    except ReceiverError as error:  # bad provider, content type, size or body
+        await _reject(request, request.path_params["provider"], error.code, b"")
+        raise
+
+
+async def _receive(request: Request) -> Response:
     clipwire: Clipwire = request.app.state.clipwire
     provider = request.path_params["provider"]
     token = request.path_params["token"]
