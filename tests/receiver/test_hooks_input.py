@@ -99,8 +99,12 @@ BAD_DELIVERIES = {
     ),
     "forged-token": Bad(forged, running_body, JSON, 401, "invalid_token"),
     "expired-token": Bad(expired, running_body, JSON, 401, "token_expired"),
-    "other-provider": Bad(lambda h: f"/hooks/minimax/{h.token}", running_body, JSON, 401, "invalid_token"),
-    "unknown-job": Bad(lambda h: h.url(job_id="job_gone"), running_body, JSON, 401, "invalid_token"),
+    "other-provider": Bad(
+        lambda h: f"/hooks/minimax/{h.token}", running_body, JSON, 401, "invalid_token"
+    ),
+    "unknown-job": Bad(
+        lambda h: h.url(job_id="job_gone"), running_body, JSON, 401, "invalid_token"
+    ),
 }
 
 
@@ -111,7 +115,9 @@ async def test_a_bad_delivery_is_refused_and_changes_nothing(hooked: Hooked, bad
     answer = await hooked.post(bad.path(hooked), bad.body(hooked), bad.headers)
 
     assert answer.status_code == bad.status, answer.text
-    assert answer.json() == {"error": {"code": bad.code, "message": answer.json()["error"]["message"]}}
+    assert answer.json() == {
+        "error": {"code": bad.code, "message": answer.json()["error"]["message"]}
+    }
     assert answer.json()["error"]["message"]
     assert hooked.token not in answer.text
     assert await hooked.timeline() == before
