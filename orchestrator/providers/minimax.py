@@ -93,6 +93,8 @@ def read_event(payload: Any) -> ProviderEvent:
         return ProviderEvent(kind, task_id, (f"{FILE_PREFIX}{file_id}",), provider_status=status)
     if kind is EventKind.FAILED:
         code, msg = _base_resp(payload)
+        if not code:  # base_resp only says the query itself went well
+            msg = None
         message = msg or _text(payload.get("error_message")) or "the task failed"
         return ProviderEvent(
             kind,
