@@ -22,12 +22,13 @@ from orchestrator.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from orchestrator.models import Job, JobRequest, ProviderEvent
+from orchestrator.models import JobRequest, ProviderEvent
 from orchestrator.providers import ADAPTERS, ProviderConfig
 from orchestrator.providers.minimax import MiniMaxAdapter, error_for
 from orchestrator.sim.server import SAMPLE_MP4
-from orchestrator.states import EventKind, JobState
+from orchestrator.states import EventKind
 from tests.conftest import LiveApp, live_app
+from tests.providers.fakes.jobs import make_job
 from tests.providers.fakes.minimax import FAIL_CODE, FAIL_MSG, FakeMiniMax
 
 pytestmark = pytest.mark.anyio
@@ -40,24 +41,6 @@ PROMPT = "A man picks up a book [Pedestal up], then reads [Static shot]."
 
 def adapter(options: dict[str, str] | None = None) -> MiniMaxAdapter:
     return MiniMaxAdapter(ProviderConfig(base_url=BASE, api_key="mm-key", options=options or {}))
-
-
-def job_for(request: JobRequest, task_id: str | None = None) -> Job:
-    """A stored job as the worker hands it to the adapter; fields not named here are None."""
-    values: dict[str, Any] = {
-        "id": "job_1",
-        "provider": request.provider,
-        "state": JobState.PENDING,
-        "request": request,
-        "public_url": "https://clipwire.example",
-        "provider_task_id": task_id,
-        "outputs": (),
-        "submit_attempts": 1,
-        "polls": 0,
-        "created_at": "2026-01-01T00:00:00.000000Z",
-        "updated_at": "2026-01-01T00:00:00.000000Z",
-    }
-    return Job(**{field.name: values.get(field.name) for field in dataclasses.fields(Job)})
 
 
 def mm_request(**fields: Any) -> JobRequest:
@@ -82,7 +65,7 @@ def test_minimax_is_registered_with_its_public_url() -> None:
 
 
 def test_the_t2v_body_has_minimaxs_fields_and_types() -> None:
-    built = adapter().build_submit(job_for(mm_request()), CALLBACK)
+    built = adapter().build_submit(make_job(mm_request()), CALLBACK)
     assert (built.method, str(built.url)) == ("POST", f"{BASE}/v1/video_generation")
     assert built.headers["authorization"] == "Bearer mm-key"
     assert built.headers["content-type"] == "application/json"
@@ -106,7 +89,7 @@ def test_the_t2v_body_has_minimaxs_fields_and_types() -> None:
 def test_the_i2v_body_sends_the_first_frame(fields: dict[str, Any], model: str) -> None:
     request = mm_request(duration=10, prompt_optimizer=False, **fields)
     adapter().validate(request)
-    body = json.loads(adapter().build_submit(job_for(request), CALLBACK).content)
+    body = json.loads(adapter().build_submit(make_job(request), CALLBACK).content)
     assert body == {
         "model": model,
         "prompt": PROMPT,
@@ -121,17 +104,17 @@ def test_the_i2v_body_sends_the_first_frame(fields: dict[str, Any], model: str) 
 def test_1080p_is_sent_as_asked() -> None:
     request = mm_request(resolution="1080P", tier="pro")
     adapter().validate(request)
-    body = json.loads(adapter().build_submit(job_for(request), CALLBACK).content)
+    body = json.loads(adapter().build_submit(make_job(request), CALLBACK).content)
     assert (body["resolution"], body["duration"]) == ("1080P", 6)
 
 
 def test_the_query_and_the_file_lookup_are_gets_with_the_id_in_the_query() -> None:
-    status = adapter().build_status(job_for(mm_request(), task_id="106916112212032"))
+    status = adapter().build_status(make_job(mm_request(), task_id="106916112212032"))
     assert status is not None
     assert (status.method, status.url.path) == ("GET", "/v1/query/video_generation")
     assert dict(status.url.params) == {"task_id": "106916112212032"}
     assert status.headers["authorization"] == "Bearer mm-key"
-    assert adapter().build_status(job_for(mm_request())) is None
+    assert adapter().build_status(make_job(mm_request())) is None
     file = adapter().build_file("205258526306433")
     assert (file.method, str(file.url)) == (
         "GET",
@@ -142,7 +125,7 @@ def test_the_query_and_the_file_lookup_are_gets_with_the_id_in_the_query() -> No
 
 
 def test_minimax_tasks_cannot_be_cancelled() -> None:
-    assert adapter().build_cancel(job_for(mm_request(), task_id="1")) is None
+    assert adapter().build_cancel(make_job(mm_request(), task_id="1")) is None
 
 
 # what it refuses before any call
@@ -237,7 +220,7 @@ async def test_http_errors_are_mapped_too(status: int, error: type[ProviderError
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
         with pytest.raises(error):
-            await adapter().submit(client, job_for(mm_request()), CALLBACK)
+            await adapter().submit(client, make_job(mm_request()), CALLBACK)
 
 
 # status pushes and query answers

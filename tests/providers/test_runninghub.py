@@ -7,7 +7,6 @@ and PROVIDERS.md); the end-to-end tests run the real clipwire app against the fa
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import AsyncIterator
@@ -24,12 +23,13 @@ from orchestrator.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from orchestrator.models import Job, JobRequest, ProviderEvent
+from orchestrator.models import JobRequest, ProviderEvent
 from orchestrator.providers import ADAPTERS, ProviderConfig
 from orchestrator.providers.runninghub import RunningHubAdapter, error_for
 from orchestrator.sim.server import SAMPLE_MP4
-from orchestrator.states import EventKind, JobState
+from orchestrator.states import EventKind
 from tests.conftest import LiveApp, live_app
+from tests.providers.fakes.jobs import make_job
 from tests.providers.fakes.runninghub import FAIL_MSG, FAIL_REASON, FakeRunningHub
 
 pytestmark = pytest.mark.anyio
@@ -42,24 +42,6 @@ DOC_PROMPT = "A massive, sudden explosion erupts from the center of the scene."
 
 def adapter(base_url: str = BASE, api_key: str | None = "rh-key") -> RunningHubAdapter:
     return RunningHubAdapter(ProviderConfig(base_url=base_url, api_key=api_key))
-
-
-def job_for(request: JobRequest, task_id: str | None = None) -> Job:
-    """A stored job as the worker hands it to the adapter; fields not named here are None."""
-    values: dict[str, Any] = {
-        "id": "job_1",
-        "provider": request.provider,
-        "state": JobState.PENDING,
-        "request": request,
-        "public_url": "https://clipwire.example",
-        "provider_task_id": task_id,
-        "outputs": (),
-        "submit_attempts": 1,
-        "polls": 0,
-        "created_at": "2026-01-01T00:00:00.000000Z",
-        "updated_at": "2026-01-01T00:00:00.000000Z",
-    }
-    return Job(**{field.name: values.get(field.name) for field in dataclasses.fields(Job)})
 
 
 def rh_request(**fields: Any) -> JobRequest:
@@ -107,7 +89,7 @@ VARIANTS = [
 def test_each_variant_posts_to_its_documented_path(fields: dict[str, Any], path: str) -> None:
     request = rh_request(**fields)
     adapter().validate(request)
-    built = adapter().build_submit(job_for(request), CALLBACK)
+    built = adapter().build_submit(make_job(request), CALLBACK)
     assert built.method == "POST"
     assert str(built.url) == f"{BASE}{path}"
     body = json.loads(built.content)
@@ -116,7 +98,7 @@ def test_each_variant_posts_to_its_documented_path(fields: dict[str, Any], path:
 
 def test_the_t2v_body_matches_runninghubs_own_example() -> None:
     # The documented example: {"prompt": ..., "enablePromptExpansion": true, "duration": "6"}
-    built = adapter().build_submit(job_for(rh_request()), CALLBACK)
+    built = adapter().build_submit(make_job(rh_request()), CALLBACK)
     assert built.headers["authorization"] == "Bearer rh-key"
     assert built.headers["content-type"] == "application/json"
     assert json.loads(built.content) == {
@@ -129,7 +111,7 @@ def test_the_t2v_body_matches_runninghubs_own_example() -> None:
 
 def test_the_i2v_body_sends_a_string_duration_and_the_image() -> None:
     request = rh_request(image_url=IMAGE, duration=10, prompt_optimizer=False)
-    body = json.loads(adapter().build_submit(job_for(request), CALLBACK).content)
+    body = json.loads(adapter().build_submit(make_job(request), CALLBACK).content)
     assert body == {
         "prompt": DOC_PROMPT,
         "enablePromptExpansion": False,
@@ -140,12 +122,12 @@ def test_the_i2v_body_sends_a_string_duration_and_the_image() -> None:
 
 
 def test_the_query_posts_the_task_id_with_a_bearer_key() -> None:
-    built = adapter().build_status(job_for(rh_request(), task_id="2013508786110730241"))
+    built = adapter().build_status(make_job(rh_request(), task_id="2013508786110730241"))
     assert built is not None
     assert (built.method, str(built.url)) == ("POST", f"{BASE}/openapi/v2/query")
     assert built.headers["authorization"] == "Bearer rh-key"
     assert json.loads(built.content) == {"taskId": "2013508786110730241"}
-    assert adapter().build_status(job_for(rh_request())) is None
+    assert adapter().build_status(make_job(rh_request())) is None
 
 
 def test_the_v1_event_tools_put_the_key_in_the_body() -> None:
@@ -168,7 +150,7 @@ def test_the_v1_event_tools_put_the_key_in_the_body() -> None:
 
 
 def test_runninghub_tasks_cannot_be_cancelled() -> None:
-    assert adapter().build_cancel(job_for(rh_request(), task_id="1")) is None
+    assert adapter().build_cancel(make_job(rh_request(), task_id="1")) is None
 
 
 # what it refuses before any call
@@ -285,7 +267,7 @@ async def test_http_errors_are_mapped_too(status: int, error: type[ProviderError
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
         with pytest.raises(error):
-            await adapter().submit(client, job_for(rh_request()), CALLBACK)
+            await adapter().submit(client, make_job(rh_request()), CALLBACK)
 
 
 # the query answer
@@ -515,7 +497,7 @@ async def test_reconcile_asks_for_the_event_again_at_the_current_url() -> None:
         return httpx.Response(200, json={"code": 0, "msg": "", "data": None})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        await adapter().reconcile(client, job_for(rh_request(), task_id="77"), CALLBACK)
+        await adapter().reconcile(client, make_job(rh_request(), task_id="77"), CALLBACK)
     assert sent == [
         ("/task/openapi/getWebhookDetail", {"apiKey": "rh-key", "taskId": "77"}),
         (
@@ -533,7 +515,7 @@ async def test_reconcile_before_the_task_ends_sends_nothing_more() -> None:
         return httpx.Response(200, json={"code": 1, "msg": "webhook event not exists"})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        await adapter().reconcile(client, job_for(rh_request(), task_id="77"), CALLBACK)
+        await adapter().reconcile(client, make_job(rh_request(), task_id="77"), CALLBACK)
     assert paths == ["/task/openapi/getWebhookDetail"]
 
 
@@ -647,6 +629,6 @@ async def test_the_query_reads_the_fakes_answers_over_http(
     event = await rh.status(live_rh.clipwire.client, stored)
     assert event is not None
     assert (event.kind, event.outputs) == (EventKind.SUCCEEDED, tuple(job["outputs"]))
-    missing = job_for(rh_request(), task_id="404")
+    missing = make_job(rh_request(), task_id="404")
     with pytest.raises(ProviderRejected, match="APIKEY_TASK_NOT_FOUND"):
         await rh.status(live_rh.clipwire.client, missing)
