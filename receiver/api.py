@@ -35,7 +35,9 @@ async def healthz(request: Request) -> Response:
 async def create_job(request: Request) -> Response:
     clipwire = _clipwire(request)
     require_json(request)
-    payload = parse_json_object(await read_body(request, clipwire.settings.max_body_bytes))
+    payload = parse_json_object(
+        await read_body(request, clipwire.settings.max_body_bytes, clipwire.settings.body_timeout)
+    )
     key = request.headers.get("idempotency-key")
     if key is not None and not 0 < len(key) <= MAX_IDEMPOTENCY_KEY:
         raise BadRequest(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")

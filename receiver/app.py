@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from orchestrator.config import Settings
@@ -13,6 +14,7 @@ from orchestrator.service import Clipwire
 
 from . import api, hooks, operations
 from .errors import HANDLERS
+from .limits import HeaderLimit
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -34,4 +36,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/actions/{action_id}/retry", operations.retry_action, methods=["POST"]),
         Route("/v1/stream", api.stream, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers=HANDLERS, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(HeaderLimit)],
+        exception_handlers=HANDLERS,
+        lifespan=lifespan,
+    )

@@ -5,6 +5,7 @@
     ├── Unauthorized           401: missing or wrong API token
     ├── Forbidden              403: the API is loopback-only and the client is not
     ├── NotFound               404: unknown provider, unknown route
+    ├── RequestTimeout         408: the body did not arrive within the time allowed
     ├── PayloadTooLarge        413: body over the cap
     └── UnsupportedMediaType   415: not JSON
 
@@ -40,6 +41,7 @@ log = structlog.get_logger("clipwire.receiver")
 class ReceiverError(Exception):
     status = 400
     code = "bad_request"
+    closes_connection = False  # the body was left unread: the connection cannot be reused
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -64,8 +66,12 @@ class NotFound(ReceiverError):
     status, code = 404, "not_found"
 
 
+class RequestTimeout(ReceiverError):
+    status, code, closes_connection = 408, "request_timeout", True
+
+
 class PayloadTooLarge(ReceiverError):
-    status, code = 413, "payload_too_large"
+    status, code, closes_connection = 413, "payload_too_large", True
 
 
 class UnsupportedMediaType(ReceiverError):
@@ -85,13 +91,16 @@ _STATUS_OF: list[tuple[type[ClipwireError], int]] = [
 ]
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error_response(status: int, code: str, message: str, *, close: bool = False) -> JSONResponse:
+    headers = {"Connection": "close"} if close else None
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
 
 
 async def on_receiver_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ReceiverError)
-    return error_response(exc.status, exc.code, exc.message)
+    return error_response(exc.status, exc.code, exc.message, close=exc.closes_connection)
 
 
 async def on_clipwire_error(request: Request, exc: Exception) -> Response:

@@ -45,7 +45,9 @@ async def _receive(request: Request) -> Response:
     if provider not in clipwire.adapters:
         raise NotFound(f"no provider {provider!r}", code="unknown_provider")
     require_json(request)
-    body = await read_body(request, clipwire.settings.max_body_bytes)
+    body = await read_body(
+        request, clipwire.settings.max_body_bytes, clipwire.settings.body_timeout
+    )
     payload = parse_json_object(body)
     try:
         reply = clipwire.adapters[provider].handshake_reply(payload)
