@@ -17,6 +17,7 @@ import httpx
 import structlog
 
 from . import __version__
+from .actions import check_specs
 from .bus import Bus
 from .callbacks import CallbackSigner
 from .config import Settings
@@ -99,6 +100,7 @@ class Clipwire:
             client=client,
             bus=self.bus,
         )
+        self.worker.create_job = self._create_linked_job
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -161,6 +163,7 @@ class Clipwire:
                 code="provider_not_configured",
             )
         adapter.validate(request)
+        check_specs(request.actions, self.settings)
         public = await self.resolver.resolve()
         job, created = await self.store.create_job(
             new_job_id(),
@@ -179,6 +182,11 @@ class Clipwire:
             )
             self.worker.wake("submit")
         return job, created
+
+    async def _create_linked_job(self, data: dict[str, Any], idempotency_key: str) -> Job:
+        """A job started by an action (follow-up, failover); the key makes a rerun a no-op."""
+        job, _ = await self.create_job(data, idempotency_key=idempotency_key)
+        return job
 
     async def describe(self, job_id: str) -> dict[str, Any]:
         """A job with its timeline, actions and inbound events: what ``GET /v1/jobs/{id}`` shows."""

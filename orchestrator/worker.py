@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import structlog
 
-from .actions import RUNNERS, ActionContext
+from .actions import KINDS, ActionContext, CreateJob, RateLimiter
 from .bus import Bus
 from .callbacks import CallbackSigner
 from .config import Settings
@@ -112,6 +112,8 @@ class Worker:
             {origin_of(a.config.base_url) for a in adapters.values() if a.config.base_url}
             | set(settings.mirror_allow_origins)
         )
+        self.limiter = RateLimiter()
+        self.create_job: CreateJob | None = None  # set by Clipwire: follow-up and failover jobs
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: dict[str, asyncio.Task[None]] = {}
 
@@ -416,15 +418,16 @@ class Worker:
             action=claimed,
             earlier=earlier,
             client=self.client,
-            media_dir=self.settings.media_dir,
-            mirror_max_bytes=self.settings.mirror_max_bytes,
+            settings=self.settings,
+            limiter=self.limiter,
             trusted_origins=self.trusted_origins,
+            create_job=self.create_job,
         )
         log_ = log.bind(
             job_id=job.id, action_id=claimed.id, kind=claimed.kind, attempt=claimed.attempts
         )
         try:
-            result = await RUNNERS[claimed.kind](ctx)
+            result = await KINDS[claimed.kind].run(ctx)
         except Exception as error:  # every failure is recorded; only ActionRejected is final
             message = error.message if isinstance(error, ClipwireError) else repr(error)
             final = isinstance(error, ActionRejected)

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from orchestrator.actions import check_specs
+from orchestrator.config import Settings
 from orchestrator.errors import InvalidJobRequest
 from orchestrator.models import DEFAULT_ACTIONS, Trigger, parse_job_request
 from orchestrator.states import TERMINAL_STATES, EventKind, JobState, next_state
@@ -103,8 +105,8 @@ def test_a_minimal_request_gets_the_defaults() -> None:
     ids=lambda value: str(value)[:40] if isinstance(value, dict) else value,
 )
 def test_a_bad_request_names_the_field(fields: dict[str, Any], named: str) -> None:
-    with pytest.raises(InvalidJobRequest) as raised:
-        parse(**fields)
+    with pytest.raises(InvalidJobRequest) as raised:  # what POST /v1/jobs runs, in order
+        check_specs(parse(**fields).actions, Settings())
     assert named in raised.value.message
 
 

@@ -1,0 +1,36 @@
+"""Downstream actions, run by the worker from the outbox once a job finishes.
+
+    mirror   stream the job's video into ``data/media/`` before the provider's URL expires
+    notify   POST the finished job as a JSON event to a URL, and log it
+
+Each kind lives in its own module and registers here; ``check_specs`` refuses unknown kinds
+and bad parameters when a job is created.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidJobRequest
+from . import mirror, notify
+from .base import ActionContext, ActionKind, CreateJob
+from .ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..models import ActionSpec
+
+KINDS: dict[str, ActionKind] = {kind.name: kind for kind in (mirror.KIND, notify.KIND)}
+
+
+def check_specs(specs: tuple[ActionSpec, ...], settings: Settings) -> None:
+    """Raise ``InvalidJobRequest`` for an unknown kind or bad parameters, naming the field."""
+    for index, spec in enumerate(specs):
+        where = f"actions[{index}]"
+        kind = KINDS.get(spec.kind)
+        if kind is None:
+            raise InvalidJobRequest(f"{where}.kind must be one of {', '.join(sorted(KINDS))}")
+        kind.check(spec.params, settings, where)
+
+
+__all__ = ["KINDS", "ActionContext", "ActionKind", "CreateJob", "RateLimiter", "check_specs"]
