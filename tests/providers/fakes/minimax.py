@@ -13,11 +13,9 @@ Steer it through attributes: ``outcome`` ("success" | "fail"), ``status_case`` (
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import itertools
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -26,8 +24,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from orchestrator.serving import bind, running
 from orchestrator.sim.server import SAMPLE_MP4
+
+from .loopback import LoopbackFake
 
 MODELS = ("MiniMax-Hailuo-2.3", "MiniMax-Hailuo-2.3-Fast")
 FAIL_CODE = 1026
@@ -57,20 +56,16 @@ def _base(code: int = 0, msg: str = "success") -> dict[str, Any]:
     return {"status_code": code, "status_msg": msg}
 
 
-class FakeMiniMax:
+class FakeMiniMax(LoopbackFake):
     def __init__(self, api_key: str = "mm-key") -> None:
-        self.api_key = api_key
-        self.base_url = ""  # set by serving()
+        super().__init__(api_key)
         self.outcome = "success"
         self.status_case = "title"
-        self.delay = 0.05
         self.submit_error: tuple[int, str] | None = None
         self.retry_after: str | None = None
         self.tasks: dict[str, Task] = {}
         self.seen: list[Seen] = []
         self._ids = itertools.count(106916112212032)
-        self._background: set[asyncio.Task[None]] = set()
-        self.client = httpx.AsyncClient(timeout=5.0)
         self.app = Starlette(
             routes=[
                 Route("/v1/video_generation", self.submit, methods=["POST"]),
@@ -79,22 +74,6 @@ class FakeMiniMax:
                 Route("/download/{file_id}.mp4", self.video, methods=["GET"]),
             ]
         )
-
-    @contextlib.asynccontextmanager
-    async def serving(self) -> AsyncIterator[str]:
-        """Serve the fake on a loopback port until the block ends; yields its base URL."""
-        async with running(self.app, bind(), lifespan="off") as url:
-            self.base_url = url
-            try:
-                yield url
-            finally:
-                await self.aclose()
-
-    async def aclose(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        await self.client.aclose()
 
     async def _record(self, request: Request) -> Any:
         body: Any = None
@@ -145,9 +124,7 @@ class FakeMiniMax:
             return JSONResponse({"task_id": "", "base_resp": _base(2013, "invalid params")})
         task = Task(str(next(self._ids)), body["callback_url"])
         self.tasks[task.id] = task
-        job = asyncio.create_task(self._run(task))
-        self._background.add(job)
-        job.add_done_callback(self._background.discard)
+        self.spawn(self._run(task))
         return JSONResponse({"task_id": task.id, "base_resp": _base()})
 
     def _status_word(self, status: str) -> str:

@@ -14,11 +14,9 @@ documented JSON string of ``{code, msg, data: [{fileUrl}]}``; "object": the obse
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import itertools
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -27,8 +25,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from orchestrator.serving import bind, running
 from orchestrator.sim.server import SAMPLE_MP4
+
+from .loopback import LoopbackFake
 
 HAILUO_PATHS = {
     "hailuo-2.3/t2v-standard": "t2v",
@@ -67,21 +66,17 @@ def _answer(code: int, msg: str, data: Any = None, **headers: str) -> JSONRespon
     return JSONResponse({"code": code, "msg": msg, "data": data}, headers=headers or None)
 
 
-class FakeRunningHub:
+class FakeRunningHub(LoopbackFake):
     def __init__(self, api_key: str = "rh-key") -> None:
-        self.api_key = api_key
-        self.base_url = ""  # set by serving()
+        super().__init__(api_key)
         self.outcome = "success"
         self.event_data = "string"
         self.deliver = True
-        self.delay = 0.05
         self.submit_error: tuple[int, str] | None = None
         self.retry_after: str | None = None
         self.tasks: dict[str, Task] = {}
         self.seen: list[Seen] = []
         self._ids = itertools.count(2013508786110730241)
-        self._background: set[asyncio.Task[None]] = set()
-        self.client = httpx.AsyncClient(timeout=5.0)
         self.app = Starlette(
             routes=[
                 Route("/openapi/v2/minimax/{model:path}", self.submit, methods=["POST"]),
@@ -91,22 +86,6 @@ class FakeRunningHub:
                 Route("/files/{task_id}.mp4", self.video, methods=["GET"]),
             ]
         )
-
-    @contextlib.asynccontextmanager
-    async def serving(self) -> AsyncIterator[str]:
-        """Serve the fake on a loopback port until the block ends; yields its base URL."""
-        async with running(self.app, bind(), lifespan="off") as url:
-            self.base_url = url
-            try:
-                yield url
-            finally:
-                await self.aclose()
-
-    async def aclose(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        await self.client.aclose()
 
     async def _record(self, request: Request) -> Any:
         try:
@@ -143,9 +122,7 @@ class FakeRunningHub:
             return _answer(301, "PARAMS_INVALID")
         task = Task(str(next(self._ids)), body["webhookUrl"])
         self.tasks[task.id] = task
-        job = asyncio.create_task(self._run(task))
-        self._background.add(job)
-        job.add_done_callback(self._background.discard)
+        self.spawn(self._run(task))
         return JSONResponse(
             {
                 "taskId": task.id,
