@@ -181,6 +181,14 @@ class MiniMaxAdapter(ProviderAdapter):
             _raise_for_base_resp(body, response)
         return event
 
+    def error_detail(self, response: httpx.Response) -> tuple[str | None, str | None]:
+        try:
+            body = response.json()
+        except ValueError:
+            return None, None
+        code, msg = _base_resp(body) if isinstance(body, dict) else (None, None)
+        return (str(code) if code else None), msg
+
     def build_file(self, file_id: str) -> httpx.Request:
         params = {"file_id": file_id}
         group_id = self.config.options.get("group_id")

@@ -161,6 +161,8 @@ def _envelope_event(body: dict[str, Any], task_id: str | None) -> ProviderEvent:
     code = _text(body.get("code"))
     msg = _text(body.get("msg"))
     data = body.get("data")
+    if code == "0" and isinstance(data, dict) and "status" in data:
+        return _flat_event(data, task_id)  # the flat shape inside an envelope
     if code == "0":
         outputs = _outputs(data)
         kind = EventKind.SUCCEEDED if outputs else EventKind.UNKNOWN
@@ -302,6 +304,17 @@ class RunningHubAdapter(ProviderAdapter):
         if isinstance(body, dict) and "status" not in body:
             _raise_for_code(body, response)
         return read_event(body)
+
+    def error_detail(self, response: httpx.Response) -> tuple[str | None, str | None]:
+        try:
+            body = response.json()
+        except ValueError:
+            return None, None
+        if not isinstance(body, dict):
+            return None, None
+        code = _text(body.get("code")) or _text(body.get("errorCode"))
+        msg = _text(body.get("msg")) or _text(body.get("errorMessage"))
+        return code, msg or _text(body.get("message"))
 
     # the v1 event tools
 

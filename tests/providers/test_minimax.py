@@ -216,11 +216,14 @@ def test_a_submit_answer_without_a_task_id_is_a_refusal(body: Any) -> None:
 )
 async def test_http_errors_are_mapped_too(status: int, error: type[ProviderError]) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, json={"base_resp": {"status_code": 1000}})
+        body = {"base_resp": {"status_code": 1004, "status_msg": "login fail"}}
+        return httpx.Response(status, json=body)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        with pytest.raises(error):
+        with pytest.raises(error) as caught:
             await adapter().submit(client, make_job(mm_request()), CALLBACK)
+    assert caught.value.provider_code == "1004"  # MiniMax's own code and words are kept
+    assert "login fail" in caught.value.message
 
 
 # status pushes and query answers

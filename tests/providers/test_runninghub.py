@@ -263,11 +263,17 @@ def test_a_busy_answer_honours_retry_after() -> None:
 )
 async def test_http_errors_are_mapped_too(status: int, error: type[ProviderError]) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(status, json={"code": status, "msg": "nope"})
+        body = {"code": 802, "msg": "APIKEY_UNAUTHORIZED"} if status == 401 else "<html>busy"
+        return httpx.Response(status, json=body, headers={"Retry-After": "7"})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        with pytest.raises(error):
+        with pytest.raises(error) as caught:
             await adapter().submit(client, make_job(rh_request()), CALLBACK)
+    if status == 401:  # RunningHub's own code and words are kept
+        assert caught.value.provider_code == "802"
+        assert "APIKEY_UNAUTHORIZED" in caught.value.message
+    else:
+        assert caught.value.retry_after == 7.0
 
 
 # the query answer
@@ -330,6 +336,10 @@ VIDEO = "https://rh-images.example/output/77.mp4"
         (
             {"code": 1, "msg": "APIKEY_TASK_IS_RUNNING", "data": None},
             ProviderEvent(EventKind.RUNNING, provider_status="APIKEY_TASK_IS_RUNNING"),
+        ),
+        (
+            {"code": 0, "msg": "success", "data": flat(status="QUEUED")},
+            ProviderEvent(EventKind.QUEUED, "77", provider_status="QUEUED"),
         ),
         (flat(status="SUCCESS", results=[]), ProviderEvent(EventKind.UNKNOWN, "77")),
         (flat(status="PAUSED"), ProviderEvent(EventKind.UNKNOWN, "77")),
