@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import LiveApp, live_app
-from tests.test_callbacks import token_signed_at
+from tests.test_callbacks import tampered, token_signed_at
 
 pytestmark = pytest.mark.anyio
 
@@ -54,8 +54,7 @@ def running_body(hooked: Hooked) -> bytes:
 
 
 def forged(hooked: Hooked) -> str:
-    token = hooked.token
-    return f"/hooks/sim/{token[:-2]}{'AA' if not token.endswith('AA') else 'BB'}"
+    return f"/hooks/sim/{tampered(hooked.token)}"
 
 
 def expired(hooked: Hooked) -> str:
