@@ -19,7 +19,6 @@ from orchestrator.models import JobRequest
 from orchestrator.providers import ADAPTERS
 from orchestrator.providers.apiinone import APIInOneAdapter
 from orchestrator.providers.base import ProviderConfig
-from orchestrator.serving import bind, running
 from orchestrator.sim.server import SAMPLE_MP4
 from orchestrator.states import EventKind
 from tests.conftest import live_app
@@ -317,14 +316,10 @@ async def test_errors_map_to_the_error_tree_with_api_in_ones_words(
 @pytest.fixture
 async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeAPIInOne]:
     fake = FakeAPIInOne()
-    async with running(fake.app, bind(), lifespan="off") as url:
-        fake.base_url = url
+    async with fake.serving() as url:
         monkeypatch.setenv("CLIPWIRE_APIINONE_BASE_URL", url)
         monkeypatch.setenv("CLIPWIRE_APIINONE_API_KEY", fake.api_key)
-        try:
-            yield fake
-        finally:
-            await fake.aclose()
+        yield fake
 
 
 FAST_POLLS = {"status_poll_interval": 0.02, "status_poll_max": 0.05}

@@ -21,7 +21,6 @@ from orchestrator.models import JobRequest
 from orchestrator.providers import ADAPTERS
 from orchestrator.providers.base import ProviderConfig
 from orchestrator.providers.runcomfy import PRO_TEXT_TO_VIDEO, RunComfyAdapter
-from orchestrator.serving import bind, running
 from orchestrator.sim.server import SAMPLE_MP4
 from orchestrator.states import EventKind
 from tests.conftest import live_app
@@ -289,8 +288,7 @@ async def test_http_errors_map_to_the_error_tree_with_runcomfys_words(
 @pytest.fixture
 async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeRunComfy]:
     fake = FakeRunComfy()
-    async with running(fake.app, bind(), lifespan="off") as url:
-        fake.base_url = url
+    async with fake.serving() as url:
         monkeypatch.setenv("CLIPWIRE_RUNCOMFY_BASE_URL", url)
         monkeypatch.setenv("CLIPWIRE_RUNCOMFY_API_KEY", fake.api_key)
         yield fake

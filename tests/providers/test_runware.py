@@ -21,7 +21,6 @@ from orchestrator.models import JobRequest
 from orchestrator.providers import ADAPTERS
 from orchestrator.providers.base import ProviderConfig
 from orchestrator.providers.runware import RunwareAdapter
-from orchestrator.serving import bind, running
 from orchestrator.sim.server import SAMPLE_MP4
 from orchestrator.states import EventKind
 from tests.conftest import live_app
@@ -356,12 +355,8 @@ async def test_an_unreachable_runware_is_unavailable() -> None:
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeRunware]:
     fake = FakeRunware()
-    async with running(fake.app, bind(), lifespan="off") as url:
-        fake.base_url = url
-        try:
-            yield fake
-        finally:
-            await fake.aclose()
+    async with fake.serving():
+        yield fake
 
 
 @pytest.fixture

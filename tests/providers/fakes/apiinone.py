@@ -28,6 +28,8 @@ from starlette.routing import Route
 
 from orchestrator.sim.server import SAMPLE_MP4
 
+from .loopback import LoopbackFake
+
 MODELS = ("hailuo/2-3-image-to-video-standard", "hailuo/2-3-image-to-video-pro")
 FAIL_MESSAGE = "Image failed content review"
 
@@ -60,22 +62,18 @@ def _error(status: int, message: str, kind: str, **headers: str) -> JSONResponse
     )
 
 
-class FakeAPIInOne:
+class FakeAPIInOne(LoopbackFake):
     def __init__(self, api_key: str = "aio_key") -> None:
-        self.api_key = api_key
-        self.base_url = ""  # set by whoever serves the app
+        super().__init__(api_key)
         self.outcome = "success"
         self.wrapped = True
         self.polls_to_finish = 2
         self.webhook_field: str | None = None
-        self.delay = 0.05
         self.submit_error: tuple[int, str, str] | None = None
         self.retry_after: str | None = None
         self.tasks: dict[str, Task] = {}
         self.seen: list[Seen] = []
         self._ids = itertools.count(1)
-        self._background: set[asyncio.Task[None]] = set()
-        self.client = httpx.AsyncClient(timeout=5.0)
         self.app = Starlette(
             routes=[
                 Route("/api/v1/videos/generations", self.submit, methods=["POST"]),
@@ -83,12 +81,6 @@ class FakeAPIInOne:
                 Route("/files/{task_id}.mp4", self.video, methods=["GET"]),
             ]
         )
-
-    async def aclose(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        await self.client.aclose()
 
     async def _check(self, request: Request) -> tuple[Any, Response | None]:
         try:
@@ -121,9 +113,7 @@ class FakeAPIInOne:
         task = Task(f"n51{next(self._ids):05d}_hailuo", body, callback)
         self.tasks[task.id] = task
         if isinstance(callback, str):
-            job = asyncio.create_task(self._call_back(task))
-            self._background.add(job)
-            job.add_done_callback(self._background.discard)
+            self.spawn(self._call_back(task))
         return JSONResponse(
             {
                 "code": 200,

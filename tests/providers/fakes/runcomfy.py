@@ -25,6 +25,8 @@ from starlette.routing import Route
 
 from orchestrator.sim.server import SAMPLE_MP4
 
+from .loopback import LoopbackFake
+
 MODEL = "minimax/hailuo-2-3/pro/text-to-video"
 STEPS = ("in_queue", "in_progress", "completed")
 FAIL_MESSAGE = "Generation failed: the prompt was flagged by content moderation"
@@ -51,10 +53,9 @@ def _detail(status: int, message: str, **headers: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status, headers=headers or None)
 
 
-class FakeRunComfy:
+class FakeRunComfy(LoopbackFake):
     def __init__(self, api_key: str = "rc-key") -> None:
-        self.api_key = api_key
-        self.base_url = ""  # set by whoever serves the app
+        super().__init__(api_key)
         self.outcome = "success"
         self.hold = False
         self.submit_error: tuple[int, str] | None = None

@@ -27,6 +27,8 @@ from starlette.routing import Route
 
 from orchestrator.sim.server import SAMPLE_MP4
 
+from .loopback import LoopbackFake
+
 MODELS = ("minimax:4@1", "minimax:4@2")
 FAIL_CODE = "providerContentModeration"
 FAIL_MESSAGE = "The provider rejected the prompt: content moderation"
@@ -64,32 +66,22 @@ def _is_uuid4(value: str) -> bool:
         return False
 
 
-class FakeRunware:
+class FakeRunware(LoopbackFake):
     def __init__(self, api_key: str = "rw-key") -> None:
-        self.api_key = api_key
-        self.base_url = ""  # set by whoever serves the app
+        super().__init__(api_key)
         self.outcome = "success"
         self.failure_shape = "errors"
         self.deliver = True
-        self.delay = 0.05
         self.submit_error: tuple[int, str, str] | None = None
         self.retry_after: str | None = None
         self.tasks: dict[str, Task] = {}
         self.seen: list[Seen] = []
-        self._background: set[asyncio.Task[None]] = set()
-        self.client = httpx.AsyncClient(timeout=5.0)
         self.app = Starlette(
             routes=[
                 Route("/v1", self.api, methods=["POST"]),
                 Route("/video/{video_uuid}.mp4", self.video, methods=["GET"]),
             ]
         )
-
-    async def aclose(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        await self.client.aclose()
 
     async def api(self, request: Request) -> Response:
         try:
@@ -144,9 +136,7 @@ class FakeRunware:
             }
         stored = Task(str(task_uuid), task["webhookURL"], task)
         self.tasks[stored.uuid] = stored
-        job = asyncio.create_task(self._finish(stored))
-        self._background.add(job)
-        job.add_done_callback(self._background.discard)
+        self.spawn(self._finish(stored))
         return {"taskType": "videoInference", "taskUUID": stored.uuid}
 
     def _get_response(self, task: dict[str, Any]) -> dict[str, Any]:
