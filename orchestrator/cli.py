@@ -92,6 +92,11 @@ def print_job(job: dict[str, Any]) -> None:
         print(f"  error: {job['error'].get('code')}: {job['error'].get('message')}")
     if job.get("attention"):
         print(f"  NEEDS A DECISION: {job['attention']}")
+    if job.get("parent"):
+        parent = job["parent"]
+        print(f"  {parent['relation']} of {parent['id']} ({parent['state']})")
+    for child in job.get("children", []):
+        print(f"  {child['relation']}: {child['id']} ({child['state']})")
     for action in job.get("actions", []):
         _print_action(action)
 

@@ -222,6 +222,13 @@ def request_from_json(data: dict[str, Any]) -> JobRequest:
     return JobRequest(**{**data, "actions": actions})
 
 
+class Relation(enum.StrEnum):
+    """How a job started by another job's action relates to that parent job."""
+
+    FOLLOW_UP = "follow_up"  # the ``submit`` action: the next step after the parent
+    FAILOVER = "failover"  # the ``failover`` action: the parent's request on another provider
+
+
 @dataclasses.dataclass(frozen=True)
 class Job:
     id: str
@@ -239,6 +246,8 @@ class Job:
     created_at: str
     updated_at: str
     finished_at: str | None
+    parent_id: str | None = None  # the job whose action started this one
+    relation: Relation | None = None  # how: a follow-up or a failover of the parent
 
     def to_json(self) -> dict[str, Any]:
         return {

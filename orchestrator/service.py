@@ -22,7 +22,7 @@ from .bus import Bus
 from .callbacks import CallbackSigner
 from .config import Settings
 from .errors import InvalidCallbackToken, InvalidJobRequest, StateConflict
-from .models import Action, Job, ProviderEvent, iso, new_job_id, parse_job_request
+from .models import Action, Job, ProviderEvent, Relation, iso, new_job_id, parse_job_request
 from .providers import ADAPTERS, ProviderAdapter, ProviderConfig
 from .public_url import PublicURLResolver
 from .serving import bind, running
@@ -72,6 +72,11 @@ def build_adapters(
             continue
         adapters[name] = adapter(ProviderConfig.from_env(name, adapter.default_base_url, env))
     return adapters
+
+
+def _link(job: Job, relation: Relation | None) -> dict[str, Any]:
+    """A related job as ``describe`` shows it: its id, how it is related, and its state."""
+    return {"id": job.id, "relation": relation and str(relation), "state": str(job.state)}
 
 
 class Clipwire:
@@ -152,7 +157,12 @@ class Clipwire:
     # jobs
 
     async def create_job(
-        self, data: object, *, idempotency_key: str | None = None
+        self,
+        data: object,
+        *,
+        idempotency_key: str | None = None,
+        parent_id: str | None = None,
+        relation: Relation | None = None,
     ) -> tuple[Job, bool]:
         request = parse_job_request(data, providers=self.providers)
         adapter = self.adapters[request.provider]
@@ -171,6 +181,8 @@ class Clipwire:
             public_url=public.url,
             deadline_at=iso(time.time() + self.settings.job_deadline),
             idempotency_key=idempotency_key,
+            parent_id=parent_id,
+            relation=relation,
         )
         if created:
             log.info(
@@ -179,13 +191,19 @@ class Clipwire:
                 provider=job.provider,
                 mode=request.mode,
                 public_url=public.url,
+                parent_id=parent_id,
+                relation=relation,
             )
             self.worker.wake("submit")
         return job, created
 
-    async def _create_linked_job(self, data: dict[str, Any], idempotency_key: str) -> Job:
+    async def _create_linked_job(
+        self, data: dict[str, Any], idempotency_key: str, *, parent_id: str, relation: Relation
+    ) -> Job:
         """A job started by an action (follow-up, failover); the key makes a rerun a no-op."""
-        job, _ = await self.create_job(data, idempotency_key=idempotency_key)
+        job, _ = await self.create_job(
+            data, idempotency_key=idempotency_key, parent_id=parent_id, relation=relation
+        )
         return job
 
     async def describe(self, job_id: str) -> dict[str, Any]:
@@ -193,10 +211,15 @@ class Clipwire:
         job = await self.store.get_job(job_id)
         timeline = await self.store.timeline(job_id)
         actions = await self.store.actions_for(job_id)
+        parent = await self.store.get_job(job.parent_id) if job.parent_id else None
         return {
             **job.to_json(),
             "timeline": [t.to_json() for t in timeline],
             "actions": [a.to_json() for a in actions],
+            "parent": _link(parent, job.relation) if parent else None,
+            "children": [
+                _link(child, child.relation) for child in await self.store.children(job_id)
+            ],
         }
 
     async def cancel(self, job_id: str) -> Job:

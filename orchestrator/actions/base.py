@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -19,10 +19,16 @@ from .ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..models import Action, Job
+    from ..models import Action, Job, Relation
 
-# Start a job (the ``submit`` and ``failover`` actions): (request fields, idempotency key) -> job.
-CreateJob = Callable[[dict[str, Any], str], Awaitable["Job"]]
+
+class CreateJob(Protocol):
+    """Start a job linked to its parent (the ``submit`` and ``failover`` actions); a known
+    idempotency key returns the job it started before."""
+
+    def __call__(
+        self, data: dict[str, Any], idempotency_key: str, *, parent_id: str, relation: Relation
+    ) -> Awaitable[Job]: ...
 
 
 @dataclasses.dataclass(frozen=True)

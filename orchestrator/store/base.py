@@ -9,7 +9,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Protocol
 
-from ..models import Action, ActionSpec, Job, JobRequest, ProviderEvent, StoredEvent, Transition
+from ..models import (
+    Action,
+    ActionSpec,
+    Job,
+    JobRequest,
+    ProviderEvent,
+    Relation,
+    StoredEvent,
+    Transition,
+)
 from ..states import JobState
 
 
@@ -42,15 +51,22 @@ class Store(Protocol):
         public_url: str,
         deadline_at: str | None = None,
         idempotency_key: str | None = None,
+        parent_id: str | None = None,
+        relation: Relation | None = None,
     ) -> tuple[Job, bool]:
         """Store a new pending job; with a known ``idempotency_key`` return that job instead.
 
+        ``parent_id`` and ``relation`` link a job that another job's action started.
         Returns ``(job, created)``. Raises ``IdempotencyConflict`` when the key was used
         with a different request.
         """
         ...
 
     async def get_job(self, job_id: str) -> Job: ...
+
+    async def children(self, job_id: str) -> list[Job]:
+        """The jobs that ``job_id``'s actions started, oldest first."""
+        ...
 
     async def list_jobs(
         self,

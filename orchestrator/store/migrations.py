@@ -138,10 +138,20 @@ def m003_deadlines_and_attention(db: sqlite_utils.Database) -> None:
     )
 
 
+def m004_job_links(db: sqlite_utils.Database) -> None:
+    """The job an action started this one from (a follow-up or a failover), and how."""
+    db.table("jobs").add_column("parent_job_id", str)
+    db.table("jobs").add_column("relation", str)
+    db.execute(
+        "CREATE INDEX idx_jobs_parent ON jobs(parent_job_id) WHERE parent_job_id IS NOT NULL"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     m001_initial,
     m002_status_polls,
     m003_deadlines_and_attention,
+    m004_job_links,
 ]
 
 

@@ -31,6 +31,7 @@ from ..models import (
     Job,
     JobRequest,
     ProviderEvent,
+    Relation,
     StoredEvent,
     Transition,
     now_iso,
@@ -162,6 +163,8 @@ def _job(row: sqlite3.Row) -> Job:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
+        parent_id=row["parent_job_id"],
+        relation=Relation(row["relation"]) if row["relation"] else None,
     )
 
 
@@ -276,6 +279,8 @@ class SQLiteStore:
         public_url: str,
         deadline_at: str | None = None,
         idempotency_key: str | None = None,
+        parent_id: str | None = None,
+        relation: Relation | None = None,
     ) -> tuple[Job, bool]:
         fingerprint = request.fingerprint()
 
@@ -293,8 +298,8 @@ class SQLiteStore:
             now = now_iso()
             conn.execute(
                 "INSERT INTO jobs (id, provider, state, request, public_url, idempotency_key,"
-                " request_hash, next_submit_at, deadline_at, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " request_hash, next_submit_at, deadline_at, created_at, updated_at,"
+                " parent_job_id, relation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     request.provider,
@@ -307,6 +312,8 @@ class SQLiteStore:
                     deadline_at,
                     now,
                     now,
+                    parent_id,
+                    relation,
                 ),
             )
             conn.execute(
@@ -343,6 +350,10 @@ class SQLiteStore:
         return await self._read(
             lambda conn: [_job(row) for row in conn.execute(sql, (*params, limit))]
         )
+
+    async def children(self, job_id: str) -> list[Job]:
+        sql = "SELECT * FROM jobs WHERE parent_job_id = ? ORDER BY created_at, id"
+        return await self._read(lambda conn: [_job(row) for row in conn.execute(sql, (job_id,))])
 
     async def timeline(self, job_id: str) -> list[Transition]:
         sql = "SELECT * FROM transitions WHERE job_id = ? ORDER BY id"
