@@ -28,6 +28,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import struct
 import subprocess
 import sys
@@ -48,12 +49,13 @@ DOC = ROOT / "docs" / "BENCHMARKS.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 STATUSES = ("queued", "running", "success")
 BLOCK = 1000  # jobs per block: all their queued, then running, then success webhooks
-DRAIN_LIMIT = 90.0
+DRAIN_LIMIT = 60.0
 
 
 @dataclass
 class Result:
     name: str
+    round: int = 0
     rate: float = 0.0
     p50_ms: float = 0.0
     p99_ms: float = 0.0
@@ -230,10 +232,10 @@ def summarise(result: Result, reports: list[dict[str, Any]], server_cpu: float) 
 
 
 def measure(
-    name: str, kind: str, requests: Path, work: Path, args: argparse.Namespace, *extra: str
+    result: Result, kind: str, requests: Path, work: Path, args: argparse.Namespace, *extra: str
 ) -> Result:
-    result = Result(name)
-    server, port = start_server(kind, work / f"{name.replace(' ', '-')}.log", *extra)
+    slug = f"{result.name.replace(' ', '-')}-{result.round}"
+    server, port = start_server(kind, work / f"{slug}.log", *extra)
     try:
         wait_ready(port, server)
         before = cpu_seconds(server.pid)
@@ -241,7 +243,7 @@ def measure(
         reports = load(port, requests, args, repeat=kind != "clipwire")
         summarise(result, reports, cpu_seconds(server.pid) - before)
         if kind == "clipwire":
-            db = work / name.replace(" ", "-") / "clipwire.db"
+            db = work / slug / "clipwire.db"
             result.stored = count(db, "SELECT COUNT(*) FROM events")
             result.waiting = count(db, "SELECT COUNT(*) FROM events WHERE applied_at IS NULL")
             started = time.monotonic()
@@ -269,20 +271,40 @@ def commit() -> str:
     return f"{head} (with uncommitted changes)" if dirty else head
 
 
-def table(results: list[Result], bare: Result) -> list[str]:
+def bare_of(results: list[Result], result: Result) -> Result:
+    return next(r for r in results if r.name == "bare" and r.round == result.round)
+
+
+def table(results: list[Result]) -> list[str]:
     rows = [
-        "| server | req/s | p50 ms | p99 ms | vs bare | 2xx acked | events stored"
-        " | server CPU | client CPU |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| round | server | req/s | p50 ms | p99 ms | vs bare | req per CPU-s | 2xx acked"
+        " | events stored | server CPU | client CPU |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         stored = "-" if r.stored is None else f"{r.stored}"
+        ratio = "-" if r.name == "trivial" else f"{r.rate / bare_of(results, r).rate:.0%}"
+        per_cpu = r.rate / r.server_cpu if r.server_cpu else 0
         rows.append(
-            f"| {r.name} | {r.rate:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f}"
-            f" | {r.rate / bare.rate:.0%} | {r.acked} | {stored}"
+            f"| {r.round} | {r.name} | {r.rate:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f}"
+            f" | {ratio} | {per_cpu:,.0f} | {r.acked} | {stored}"
             f" | {r.server_cpu:.0%} | {r.client_cpu:.0%} |"
         )
     return rows
+
+
+def ratios(results: list[Result]) -> list[str]:
+    """Each clipwire mode against the bare endpoint measured just before it, per round."""
+    lines = []
+    for name in dict.fromkeys(r.name for r in results if r.name.startswith("clipwire")):
+        mine = [r for r in results if r.name == name]
+        each = sorted(r.rate / bare_of(results, r).rate for r in mine)
+        listed = ", ".join(f"{x:.0%}" for x in each)
+        lines.append(
+            f"- **{name}: {statistics.median(each):.0%} of the bare endpoint's throughput**"
+            f" (median of {len(each)} rounds: {listed})"
+        )
+    return lines
 
 
 def notes(results: list[Result]) -> list[str]:
@@ -296,9 +318,9 @@ def notes(results: list[Result]) -> list[str]:
                 else f"not drained within {DRAIN_LIMIT:.0f} s"
             )
             lines.append(
-                f"- {r.name}: {r.acked} answered 2xx, {r.stored} events in the database"
-                f" ({r.stored_after} after shutdown): {verdict}. When the load stopped the"
-                f" worker had {r.waiting} events still to apply; {drained}."
+                f"- {r.name} (round {r.round}): {r.acked} answered 2xx, {r.stored} events in"
+                f" the database ({r.stored_after} after shutdown): {verdict}. When the load"
+                f" stopped the worker had {r.waiting} events still to apply; {drained}."
             )
         bad = {c: n for c, n in r.statuses.items() if not c.startswith("2")}
         if bad or r.unanswered or r.errors:
@@ -309,7 +331,6 @@ def notes(results: list[Result]) -> list[str]:
 
 
 def report(results: list[Result], args: argparse.Namespace, load_before: float) -> list[str]:
-    bare = next(r for r in results if r.name == "bare")
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -323,13 +344,15 @@ def report(results: list[Result], args: argparse.Namespace, load_before: float) 
         f"{os.cpu_count()} cores ({cpu}), load average {load_before:.2f} before the run"
         " (the cores are shared with other work).",
         "",
-        f"Settings: {args.connections} connections over {args.client_procs} load-generator"
+        f"Settings: {args.rounds} rounds of bare then clipwire (each --sync mode),"
+        f" {args.connections} connections over {args.client_procs} load-generator"
         f" process(es), {args.duration:g} s per server of which the first {args.warmup:g} s"
         f" are warm-up; uvicorn loop=asyncio http=h11, one worker, access log off, logs at"
         f" warning; clipwire log level {args.log_level}; Python {platform.python_version()}.",
         "",
-        *table(results, bare),
+        *table(results),
         "",
+        *ratios(results),
         *notes(results),
     ]
 
@@ -347,7 +370,8 @@ def write_doc(lines: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=12.0, help="seconds per server")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per server")
+    parser.add_argument("--rounds", type=int, default=2, help="bare/clipwire pairs, interleaved")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds left out of figures")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--client-procs", type=int, default=1)
@@ -369,31 +393,30 @@ def main() -> None:
         requests = work / "requests.bin"
         total = write_requests(requests, jobs, CallbackSigner(secret, 48 * 3600))
         print(f"setup: {len(jobs)} jobs, {total} webhooks in {time.monotonic() - started:.1f} s")
-        results = [measure("trivial", "trivial", requests, work, args)]
-        results.append(measure("bare", "bare", requests, work, args))
-        for mode in args.sync.upper().split(","):
-            name = f"clipwire {mode}"
-            data = work / name.replace(" ", "-")
-            data.mkdir()
-            shutil.copy(template, data / "clipwire.db")
-            results.append(
-                measure(
-                    name,
-                    "clipwire",
-                    requests,
-                    work,
-                    args,
-                    f"--data-dir={data}",
-                    f"--secret-key={secret}",
-                    f"--synchronous={mode}",
-                    f"--log-level={args.log_level}",
+        calibration = argparse.Namespace(**{**vars(args), "duration": 5.0, "warmup": 1.0})
+        results = [measure(Result("trivial"), "trivial", requests, work, calibration)]
+        for round_ in range(1, args.rounds + 1):
+            results.append(measure(Result("bare", round_), "bare", requests, work, args))
+            for mode in args.sync.upper().split(","):
+                result = Result(f"clipwire {mode}", round_)
+                data = work / f"clipwire-{mode}-{round_}"
+                data.mkdir()
+                shutil.copy(template, data / "clipwire.db")
+                results.append(
+                    measure(
+                        result,
+                        "clipwire",
+                        requests,
+                        work,
+                        args,
+                        f"--data-dir={data}",
+                        f"--secret-key={secret}",
+                        f"--synchronous={mode}",
+                        f"--log-level={args.log_level}",
+                    )
                 )
-            )
         lines = report(results, args, load_before)
         print("\n".join(lines))
-        bare = results[1]
-        for r in results[2:]:
-            print(f"{r.name}: {r.rate / bare.rate:.0%} of the bare endpoint's throughput")
         if not args.no_write:
             write_doc(lines)
             print(f"wrote {DOC.relative_to(ROOT)}")
