@@ -116,6 +116,9 @@ class Worker:
         self.create_job: CreateJob | None = None  # set by Clipwire: follow-up and failover jobs
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        # One worker serves a data dir: an action lease ending before this one could end was
+        # taken by a process that died, and is released at once rather than when it expires.
+        self._orphaned_leases_end = iso(time.time() + ACTION_LEASE)
 
     # lifecycle
 
@@ -398,7 +401,7 @@ class Worker:
 
     async def run_due_actions(self) -> bool:
         now = now_iso()
-        await self.store.release_expired_leases(now)
+        await self.store.release_expired_leases(max(now, self._orphaned_leases_end))
         for action in await self.store.due_actions(now, CONCURRENCY):
             key = f"action:{action.id}"
             if key not in self._inflight and len(self._inflight) < CONCURRENCY * 2:

@@ -689,7 +689,7 @@ class SQLiteStore:
             return conn.execute(
                 "UPDATE actions SET state = 'pending', lease_until = NULL, updated_at = ?"
                 " WHERE state = 'running' AND lease_until <= ?",
-                (now, now),
+                (now_iso(), now),
             ).rowcount
 
         return await self._write(op)
