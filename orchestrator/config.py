@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from .errors import ConfigError
@@ -42,6 +43,9 @@ class Settings:
     mirror_allow_origins: tuple[str, ...] = ()  # e.g. "http://127.0.0.1:9000": skip the SSRF guard
     max_body_bytes: int = 1024 * 1024
     body_timeout: float = 10.0  # seconds a request's whole body may take to arrive (408 after)
+    webhook_url: str | None = None  # where the webhook action POSTs when the job names no url
+    # Standard Webhooks secrets (whsec_<base64>); each signs every delivery (key rotation).
+    webhook_secrets: tuple[str, ...] = dataclasses.field(default=(), repr=False)
     sim_enabled: bool = True
     sim_port: int = 0  # 0: any free port on loopback
     submit_max_attempts: int = 5
@@ -96,6 +100,8 @@ class Settings:
             ),
             max_body_bytes=int(_number(env, "CLIPWIRE_MAX_BODY_BYTES", 1024 * 1024)),
             body_timeout=_number(env, "CLIPWIRE_BODY_TIMEOUT", 10.0),
+            webhook_url=get("CLIPWIRE_WEBHOOK_URL") or None,
+            webhook_secrets=_webhook_secrets(get("CLIPWIRE_WEBHOOK_SECRET", "")),
             sim_enabled=get("CLIPWIRE_SIM", "1") not in ("0", "false", "no", "off"),
             sim_port=sim_port,
             db_synchronous=synchronous,
@@ -106,19 +112,52 @@ class Settings:
         )
 
     def with_secret(self) -> Settings:
-        """These settings with a secret key: the configured one, or one persisted in data_dir."""
-        if self.secret_key:
-            return self
-        path = self.data_dir / "secret_key"
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """These settings with their secrets: the configured ones, or ones persisted in
+        data_dir (``secret_key`` signs callback tokens, ``webhook_secret`` signs webhooks)."""
+        secret_key = self.secret_key or _persisted(
+            self.data_dir / "secret_key", lambda: secrets.token_urlsafe(32)
+        )
+        path = self.data_dir / "webhook_secret"
+        webhook_secrets = self.webhook_secrets or _webhook_secrets(
+            _persisted(path, _new_webhook_secret), str(path)
+        )
+        return dataclasses.replace(self, secret_key=secret_key, webhook_secrets=webhook_secrets)
+
+
+def _persisted(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept in ``path`` (owner-only), made with ``make`` the first time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        key = path.read_text().strip()
+        if not key:
+            raise ConfigError(f"{path} is empty; delete it to make a new key") from None
+        return key
+    key = make()
+    with os.fdopen(fd, "w") as file:
+        file.write(key + "\n")
+    return key
+
+
+def _new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _webhook_secrets(raw: str, source: str = "CLIPWIRE_WEBHOOK_SECRET") -> tuple[str, ...]:
+    """Space-separated ``whsec_<base64>`` secrets; refuse anything the spec would not accept."""
+    found = tuple(raw.split())
+    for secret in found:
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            key = path.read_text().strip()
-            if not key:
-                raise ConfigError(f"{path} is empty; delete it to make a new key") from None
-        else:
-            key = secrets.token_urlsafe(32)
-            with os.fdopen(fd, "w") as file:
-                file.write(key + "\n")
-        return dataclasses.replace(self, secret_key=key)
+            key = webhook_key(secret)
+        except ValueError:
+            key = b""
+        if not secret.startswith("whsec_") or not key:
+            raise ConfigError(f"{source} must hold whsec_<base64> secrets, space-separated")
+    return found
+
+
+def webhook_key(secret: str) -> bytes:
+    """The HMAC key in a ``whsec_<base64>`` secret (padding optional); ValueError if garbled."""
+    encoded = secret.removeprefix("whsec_")
+    return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)

@@ -2,6 +2,7 @@
 
     mirror   stream the job's video into ``data/media/`` before the provider's URL expires
     notify   POST the finished job as a JSON event to a URL, and log it
+    webhook  POST the finished job as an event signed per the Standard Webhooks spec
 
 Each kind lives in its own module and registers here; ``check_specs`` refuses unknown kinds
 and bad parameters when a job is created.
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidJobRequest
-from . import mirror, notify
+from . import mirror, notify, webhook
 from .base import ActionContext, ActionKind, CreateJob
 from .ratelimit import RateLimiter
 
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..models import ActionSpec
 
-KINDS: dict[str, ActionKind] = {kind.name: kind for kind in (mirror.KIND, notify.KIND)}
+KINDS: dict[str, ActionKind] = {
+    kind.name: kind for kind in (mirror.KIND, notify.KIND, webhook.KIND)
+}
 
 
 def check_specs(specs: tuple[ActionSpec, ...], settings: Settings) -> None:
