@@ -57,6 +57,16 @@ class Settings:
     callback_grace: float = 120.0  # past a provider's expected duration, then reconcile
     status_poll_interval: float = 5.0  # first status poll of a polling provider's job
     status_poll_max: float = 60.0  # the backed-off interval stops growing here
+    # Chat destinations (the slack, discord and telegram actions). The URLs and the token are
+    # secrets: kept out of repr, logs, action results and error messages.
+    slack_webhook_url: str | None = dataclasses.field(default=None, repr=False)
+    discord_webhook_url: str | None = dataclasses.field(default=None, repr=False)
+    telegram_bot_token: str | None = dataclasses.field(default=None, repr=False)
+    telegram_chat_id: str | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    allow_job_destinations: bool = False  # may a job name its own webhook_url / chat_id?
+    chat_template_succeeded: str | None = None  # message templates; None: the built-in ones
+    chat_template_failed: str | None = None
 
     @property
     def db_path(self) -> Path:
@@ -109,6 +119,18 @@ class Settings:
             callback_grace=_number(env, "CLIPWIRE_CALLBACK_GRACE", 120.0),
             status_poll_interval=_number(env, "CLIPWIRE_STATUS_POLL_INTERVAL", 5.0),
             status_poll_max=_number(env, "CLIPWIRE_STATUS_POLL_MAX", 60.0),
+            # chat destinations
+            slack_webhook_url=get("CLIPWIRE_SLACK_WEBHOOK_URL") or None,
+            discord_webhook_url=get("CLIPWIRE_DISCORD_WEBHOOK_URL") or None,
+            telegram_bot_token=get("CLIPWIRE_TELEGRAM_BOT_TOKEN") or None,
+            telegram_chat_id=get("CLIPWIRE_TELEGRAM_CHAT_ID") or None,
+            telegram_api_base=(
+                get("CLIPWIRE_TELEGRAM_API_BASE") or "https://api.telegram.org"
+            ).rstrip("/"),
+            allow_job_destinations=get("CLIPWIRE_ALLOW_JOB_DESTINATIONS", "0")
+            in ("1", "true", "yes", "on"),
+            chat_template_succeeded=get("CLIPWIRE_CHAT_TEMPLATE_SUCCEEDED") or None,
+            chat_template_failed=get("CLIPWIRE_CHAT_TEMPLATE_FAILED") or None,
         )
 
     def with_secret(self) -> Settings:

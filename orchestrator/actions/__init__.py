@@ -3,6 +3,7 @@
     mirror   stream the job's video into ``data/media/`` before the provider's URL expires
     notify   POST the finished job as a JSON event to a URL, and log it
     webhook  POST the finished job as an event signed per the Standard Webhooks spec
+    slack, discord, telegram   post the finished job to a chat (``chat.py`` has the shared part)
 
 Each kind lives in its own module and registers here; ``check_specs`` refuses unknown kinds
 and bad parameters when a job is created.
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidJobRequest
-from . import mirror, notify, webhook
+from . import discord, mirror, notify, slack, telegram, webhook
 from .base import ActionContext, ActionKind, CreateJob
 from .ratelimit import RateLimiter
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 KINDS: dict[str, ActionKind] = {
     kind.name: kind for kind in (mirror.KIND, notify.KIND, webhook.KIND)
 }
+KINDS.update((kind.name, kind) for kind in (slack.KIND, discord.KIND, telegram.KIND))  # chat
 
 
 def check_specs(specs: tuple[ActionSpec, ...], settings: Settings) -> None:

@@ -1,0 +1,124 @@
+"""``discord``: post the finished job to a Discord webhook with ``?wait=true``, so that the
+message id is the action's result; the mirrored video goes along as a file when it fits, and
+a ``413`` turns it into a link.
+
+Discord says how much of a webhook's budget is left on every answer (``X-RateLimit-Remaining``,
+``X-RateLimit-Reset-After``) and how long to wait in a ``429``'s ``retry_after``: the webhook's
+bucket is paused for as long as it says. Webhooks take no idempotency key: at least once.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..errors import ActionError
+from ..providers.base import retry_after_seconds
+from ..states import JobState
+from . import chat
+from .base import ActionContext, ActionKind
+
+RATE, BURST = 2.5, 5  # a webhook takes about 5 requests per 2 s; the headers have the last word
+MAX_CONTENT = 2000
+UPLOAD_MAX_BYTES = 10 * 1024 * 1024  # a server without boosts; larger servers take more
+TOO_LARGE = 40005  # Discord's JSON error code for a request entity too large
+
+
+def message(ctx: ActionContext) -> dict[str, Any]:
+    text = chat.render(chat.template_for(ctx), chat.message_fields(ctx.job), limit=MAX_CONTENT)
+    return {"content": text, "allowed_mentions": {"parse": []}}  # a prompt pings nobody
+
+
+def attachment(ctx: ActionContext, *, limit: int = UPLOAD_MAX_BYTES) -> Path | None:
+    """The mirrored video, if the job succeeded, it is on disk and fits in an upload."""
+    mirrored = ctx.mirrored()
+    if ctx.job.state is not JobState.SUCCEEDED or not mirrored:
+        return None
+    size, path = mirrored.get("bytes"), Path(str(mirrored.get("path")))
+    if not isinstance(size, int) or size > limit or not path.is_file():
+        return None
+    return path
+
+
+async def discord(ctx: ActionContext) -> dict[str, Any]:
+    url = chat.destination(
+        ctx, "webhook_url", ctx.settings.discord_webhook_url, "CLIPWIRE_DISCORD_WEBHOOK_URL"
+    )
+    key = chat.limiter_key("discord", url)
+    payload = message(ctx)
+    path = attachment(ctx)
+    if path is not None:
+        response = await _post(ctx, key, url, payload, path)
+        if not _too_large(response):
+            return _result(ctx, response, url, attached=True)
+    response = await _post(ctx, key, url, payload, None)
+    return _result(ctx, response, url, attached=False)
+
+
+async def _post(
+    ctx: ActionContext, key: str, url: str, payload: dict[str, Any], path: Path | None
+) -> httpx.Response:
+    await ctx.limiter.acquire(key, rate=RATE, burst=BURST)
+    target = httpx.URL(url).copy_merge_params({"wait": "true"})
+    if path is None:
+        response = await chat.send(ctx, "Discord", "POST", target, json=payload)
+    else:
+        body = {**payload, "attachments": [{"id": 0, "filename": path.name}]}
+        with path.open("rb") as file:
+            response = await chat.send(
+                ctx,
+                "Discord",
+                "POST",
+                target,
+                data={"payload_json": json.dumps(body)},
+                files={"files[0]": (path.name, file, "video/mp4")},
+            )
+    _obey_limits(ctx, key, response)
+    return response
+
+
+def _obey_limits(ctx: ActionContext, key: str, response: httpx.Response) -> None:
+    """Pause the webhook's bucket as Discord says; a ``429`` raises, to retry after it."""
+    if response.status_code == 429:
+        wait = (
+            chat.seconds(chat.json_body(response).get("retry_after"))
+            or retry_after_seconds(response)
+            or 1.0
+        )
+        ctx.limiter.pause(key, wait)
+        raise ActionError(
+            f"Discord rate-limited the webhook; retry after {wait:g} s", retry_after=wait
+        )
+    if response.headers.get("x-ratelimit-remaining") == "0":
+        reset = chat.seconds(response.headers.get("x-ratelimit-reset-after"))
+        if reset:
+            ctx.limiter.pause(key, reset)
+
+
+def _too_large(response: httpx.Response) -> bool:
+    return response.status_code == 413 or (
+        response.status_code == 400 and chat.json_body(response).get("code") == TOO_LARGE
+    )
+
+
+def _result(
+    ctx: ActionContext, response: httpx.Response, url: str, *, attached: bool
+) -> dict[str, Any]:
+    if not response.is_success:
+        chat.fail(response, "Discord", url)
+    body = chat.json_body(response)
+    return {
+        "destination": "discord",
+        "webhook": "job" if "webhook_url" in ctx.action.params else "configured",
+        "message_id": body.get("id"),
+        "channel_id": body.get("channel_id"),
+        "attached": attached,
+    }
+
+
+KIND = ActionKind(
+    "discord", discord, chat.webhook_check("discord", lambda s: s.discord_webhook_url)
+)
