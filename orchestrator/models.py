@@ -60,7 +60,11 @@ class Trigger(enum.StrEnum):
 
 
 # When an action runs if the job does not say (``on``); kinds not listed run on any finish.
-_DEFAULT_TRIGGER = {"mirror": Trigger.SUCCEEDED}
+_DEFAULT_TRIGGER = {
+    "mirror": Trigger.SUCCEEDED,
+    "submit": Trigger.SUCCEEDED,
+    "failover": Trigger.FAILED,
+}
 
 
 @dataclasses.dataclass(frozen=True)

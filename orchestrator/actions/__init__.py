@@ -3,6 +3,8 @@
     mirror   stream the job's video into ``data/media/`` before the provider's URL expires
     notify   POST the finished job as a JSON event to a URL, and log it
     webhook  POST the finished job as an event signed per the Standard Webhooks spec
+    submit   start a follow-up job from a template (e.g. the 1080P render of a draft)
+    failover send a failed job's request to the next provider in a list
     slack, discord, telegram   post the finished job to a chat (``chat.py`` has the shared part)
 
 Each kind lives in its own module and registers here; ``check_specs`` refuses unknown kinds
@@ -14,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidJobRequest
-from . import discord, mirror, notify, slack, telegram, webhook
+from . import discord, failover, mirror, notify, slack, submit, telegram, webhook
 from .base import ActionContext, ActionKind, CreateJob
 from .ratelimit import RateLimiter
 
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from ..models import ActionSpec
 
 KINDS: dict[str, ActionKind] = {
-    kind.name: kind for kind in (mirror.KIND, notify.KIND, webhook.KIND)
+    kind.name: kind for kind in (mirror.KIND, notify.KIND, webhook.KIND, submit.KIND, failover.KIND)
 }
 KINDS.update((kind.name, kind) for kind in (slack.KIND, discord.KIND, telegram.KIND))  # chat
 
