@@ -16,7 +16,10 @@ import itsdangerous
 from .errors import InvalidCallbackToken
 
 _SALT = "clipwire.callback.v1"
-_TOKEN_IN_PATH = re.compile(r"(/hooks/[^/?#]+/)[^/?#\s\"']+")
+# A callback URL's token, also when the URL was JSON-escaped (\/) or percent-encoded (%2F).
+_TOKEN_IN_PATH = re.compile(
+    r"((?:/|\\/|%2[fF])hooks(?:/|\\/|%2[fF])[^/?#\\%\s]+(?:/|\\/|%2[fF]))[^/?#\\%\s\"'&]+"
+)
 
 
 @dataclasses.dataclass(frozen=True)

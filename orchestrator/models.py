@@ -320,6 +320,7 @@ class StoredEvent:
     job_id: str
     event: ProviderEvent
     received_at: str
+    source: str = "webhook"  # how it came: "webhook" (a verified callback) or "poll"
 
 
 @dataclasses.dataclass(frozen=True)

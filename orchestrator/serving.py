@@ -48,6 +48,7 @@ async def running(
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
+            sock.close()
             task.result()
             raise RuntimeError("the server stopped before it started")
         await asyncio.sleep(0.005)

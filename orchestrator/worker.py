@@ -113,6 +113,8 @@ class Worker:
             | set(settings.mirror_allow_origins)
         )
         self.limiter = RateLimiter()
+        self._event_retry_at: dict[int, float] = {}  # events whose complete() must wait
+        self._event_attempts: dict[int, int] = {}
         self.create_job: CreateJob | None = None  # set by Clipwire: follow-up and failover jobs
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: dict[str, asyncio.Task[None]] = {}
@@ -204,10 +206,36 @@ class Worker:
         raise StateConflict(f"job {job.id} kept changing under the worker")
 
     async def apply_events(self) -> bool:
+        """Apply stored events in arrival order; one that cannot be applied now waits
+        (backing off) without holding up the others."""
         events = await self.store.unapplied_events(100)
+        now = time.monotonic()
+        applied = 0
         for stored in events:
-            await self._apply(stored)
-        return len(events) == 100
+            if self._event_retry_at.get(stored.id, 0.0) > now:
+                continue
+            try:
+                await self._apply(stored)
+            except ProviderUnavailable as error:  # complete() could not reach the provider
+                attempt = self._event_attempts.get(stored.id, 0) + 1
+                self._event_attempts[stored.id] = attempt
+                delay = retry_delay(attempt, retry_after=error.retry_after)
+                self._event_retry_at[stored.id] = now + delay
+                log.warning(
+                    "event.apply_retrying",
+                    event_id=stored.id,
+                    job_id=stored.job_id,
+                    error=error.message,
+                    in_seconds=round(delay, 2),
+                )
+                continue
+            except Exception:  # a bug: keep the event stored, stop retrying it, say so
+                log.exception("event.apply_failed", event_id=stored.id, job_id=stored.job_id)
+                await self.store.mark_event(stored.id, "apply failed: see the logs")
+            self._event_retry_at.pop(stored.id, None)
+            self._event_attempts.pop(stored.id, None)
+            applied += 1
+        return applied > 0 and len(events) == 100
 
     async def _apply(self, stored: StoredEvent) -> None:
         event = stored.event
@@ -225,9 +253,22 @@ class Worker:
         if event.task_id and not job.provider_task_id:
             await self.store.set_provider_task(job.id, event.task_id)
         if next_state(job.state, event.kind) is not None:
-            event = await self.adapters[job.provider].complete(self.client, event)
+            try:
+                event = await self.adapters[job.provider].complete(self.client, event)
+            except ProviderUnavailable:
+                raise
+            except ProviderError as error:  # it says done, but the result cannot be had
+                event = ProviderEvent(
+                    EventKind.FAILED,
+                    task_id=event.task_id,
+                    error_code=error.provider_code or error.code,
+                    error_message=f"the provider reported success, but: {error.message}",
+                )
         await self.move(
-            job, event, reason=f"{stored.provider} webhook: {event.kind}", event_id=stored.id
+            job,
+            event,
+            reason=f"{stored.provider} {stored.source}: {event.kind}",
+            event_id=stored.id,
         )
 
     # submission

@@ -129,17 +129,25 @@ class _Writer(threading.Thread):
         except sqlite3.Error as commit_error:  # the commit failed: nothing in the batch holds
             failure = StoreError(f"database write failed: {commit_error}")
             outcomes = [(None, failure)] * len(batch)
+        # One wake-up per event loop for the whole batch, not one per caller.
+        settled: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
         for (_, loop, future), (result, failed) in zip(batch, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, future, result, failed)
+            settled.setdefault(loop, []).append((future, result, failed))
+        for loop, items in settled.items():
+            loop.call_soon_threadsafe(_settle, items)
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+_Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
+
+
+def _settle(items: list[_Outcome]) -> None:
+    for future, result, error in items:
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
 
 
 def _dumps(value: Any) -> str:
@@ -582,7 +590,7 @@ class SQLiteStore:
 
     async def unapplied_events(self, limit: int) -> list[StoredEvent]:
         sql = (
-            "SELECT id, provider, job_id, payload, received_at FROM events"
+            "SELECT id, provider, job_id, payload, received_at, verification FROM events"
             " WHERE applied_at IS NULL ORDER BY id LIMIT ?"
         )
 
@@ -594,6 +602,7 @@ class SQLiteStore:
                     job_id=row["job_id"],
                     event=ProviderEvent.from_json(json.loads(row["payload"])),
                     received_at=row["received_at"],
+                    source="poll" if row["verification"] == "poll" else "webhook",
                 )
                 for row in conn.execute(sql, (limit,))
             ]

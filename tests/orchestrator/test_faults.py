@@ -21,11 +21,19 @@ import pytest
 from orchestrator.bus import Bus
 from orchestrator.callbacks import CallbackSigner
 from orchestrator.config import Settings
-from orchestrator.errors import StateConflict
-from orchestrator.models import ActionSpec, Trigger, iso, new_job_id, parse_iso, parse_job_request
+from orchestrator.errors import ProviderRejected, ProviderUnavailable, StateConflict
+from orchestrator.models import (
+    ActionSpec,
+    ProviderEvent,
+    Trigger,
+    iso,
+    new_job_id,
+    parse_iso,
+    parse_job_request,
+)
 from orchestrator.providers import ProviderConfig, SimAdapter
-from orchestrator.states import JobState
-from orchestrator.store import SQLiteStore
+from orchestrator.states import EventKind, JobState
+from orchestrator.store import NewEvent, SQLiteStore
 from orchestrator.worker import Worker
 
 pytestmark = pytest.mark.anyio
@@ -233,3 +241,54 @@ async def test_a_dead_action_can_be_sent_again_with_the_same_key(tmp_path: Path)
         assert again.attempts == 0 and again.idempotency_key == dead.idempotency_key
         with pytest.raises(StateConflict):
             await r.store.retry_action(dead.id)  # it is pending now, not dead
+
+
+class FlakyCompletion(SimAdapter):
+    """A provider whose success needs a second call (like MiniMax's file lookup) that fails."""
+
+    def __init__(self, error: Exception | None) -> None:
+        super().__init__(ProviderConfig(SIM))
+        self.error = error
+
+    async def complete(self, client: httpx.AsyncClient, event: ProviderEvent) -> ProviderEvent:
+        if self.error and event.kind is EventKind.SUCCEEDED:
+            raise self.error
+        return event
+
+
+async def store_event(r: Rig, job_id: str, kind: EventKind) -> None:
+    event = ProviderEvent(kind, "t-1", outputs=(f"{SIM}/v.mp4",))
+    await r.store.add_event(
+        NewEvent("sim", job_id, event, event.dedupe_key(job_id, b""), b"{}", {}, "token")
+    )
+
+
+async def test_an_event_that_cannot_be_completed_now_holds_up_no_other(tmp_path: Path) -> None:
+    async with rig(tmp_path, Provider()) as r:
+        r.worker.adapters["sim"] = FlakyCompletion(ProviderUnavailable("file lookup down"))
+        stuck, other = await r.job(), await r.job()
+        await r.submit_round()
+        await store_event(r, stuck, EventKind.SUCCEEDED)  # stored first, cannot complete
+        await store_event(r, other, EventKind.RUNNING)
+        await r.worker.apply_events()
+        await r.worker.apply_events()
+        assert (await r.store.get_job(other)).state is JobState.RUNNING
+        assert (await r.store.get_job(stuck)).state is JobState.SUBMITTED
+        [waiting] = await r.store.unapplied_events(10)
+        assert waiting.job_id == stuck  # kept, to be tried again
+
+
+async def test_a_success_whose_result_cannot_be_had_fails_the_job(tmp_path: Path) -> None:
+    async with rig(tmp_path, Provider()) as r:
+        refused = ProviderRejected("file not found", provider_code="2013")
+        r.worker.adapters["sim"] = FlakyCompletion(refused)
+        job_id = await r.job()
+        await r.submit_round()
+        await store_event(r, job_id, EventKind.SUCCEEDED)
+        await r.worker.apply_events()
+        job = await r.store.get_job(job_id)
+        assert job.state is JobState.FAILED
+        assert job.error == {
+            "code": "2013",
+            "message": "the provider reported success, but: file not found",
+        }
