@@ -11,6 +11,7 @@ import dataclasses
 import os
 import time
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +23,16 @@ from .bus import Bus
 from .callbacks import CallbackSigner
 from .config import Settings
 from .errors import InvalidCallbackToken, InvalidJobRequest, StateConflict
-from .models import Action, Job, ProviderEvent, Relation, iso, new_job_id, parse_job_request
+from .models import (
+    Action,
+    ActionState,
+    Job,
+    ProviderEvent,
+    Relation,
+    iso,
+    new_job_id,
+    parse_job_request,
+)
 from .providers import ADAPTERS, ProviderAdapter, ProviderConfig
 from .public_url import PublicURLResolver
 from .serving import bind, running
@@ -221,6 +231,17 @@ class Clipwire:
                 _link(child, child.relation) for child in await self.store.children(job_id)
             ],
         }
+
+    async def mirrored_video(self, job_id: str) -> dict[str, Any] | None:
+        """The mirror action's result for the job's video (``path``, ``bytes``, ``sha256``,
+        ``content_type``) if it was mirrored and the file is still in the media directory."""
+        await self.store.get_job(job_id)  # JobNotFound
+        for action in reversed(await self.store.actions_for(job_id)):
+            if action.kind == "mirror" and action.state is ActionState.DONE and action.result:
+                path = Path(action.result["path"]).resolve()
+                if path.is_file() and path.parent == self.settings.media_dir.resolve():
+                    return {**action.result, "path": str(path)}
+        return None
 
     async def cancel(self, job_id: str) -> Job:
         job = await self.store.get_job(job_id)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from orchestrator import __version__
 from orchestrator.service import Clipwire
 from orchestrator.states import JobState
 
 from .auth import authorize
-from .errors import BadRequest
+from .errors import BadRequest, NotFound
 from .limits import parse_json_object, read_body, require_json
 
 HEARTBEAT_SECONDS = 15.0
@@ -64,6 +65,21 @@ async def list_jobs(request: Request) -> Response:
 async def get_job(request: Request) -> Response:
     clipwire = _clipwire(request)
     return JSONResponse(await clipwire.describe(request.path_params["job_id"]))
+
+
+async def get_video(request: Request) -> Response:
+    """The job's mirrored video, as the mirror action stored it."""
+    clipwire = _clipwire(request)
+    job_id = request.path_params["job_id"]
+    video = await clipwire.mirrored_video(job_id)
+    if video is None:
+        raise NotFound(f"job {job_id} has no mirrored video", code="video_not_found")
+    digest = base64.b64encode(bytes.fromhex(video["sha256"])).decode()
+    return FileResponse(
+        video["path"],
+        media_type=video.get("content_type") or "application/octet-stream",
+        headers={"Repr-Digest": f"sha-256=:{digest}:"},  # RFC 9530: the whole file's
+    )
 
 
 async def cancel_job(request: Request) -> Response:

@@ -30,6 +30,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/jobs", api.create_job, methods=["POST"]),
         Route("/v1/jobs", api.list_jobs, methods=["GET"]),
         Route("/v1/jobs/{job_id}", api.get_job, methods=["GET"]),
+        Route("/v1/jobs/{job_id}/video", api.get_video, methods=["GET"]),
         Route("/v1/jobs/{job_id}/cancel", api.cancel_job, methods=["POST"]),
         Route("/v1/jobs/{job_id}/retry", operations.retry_job, methods=["POST"]),
         Route("/v1/actions", operations.list_actions, methods=["GET"]),

@@ -1,5 +1,11 @@
 """``mirror``: stream the job's video into ``data/media/<job>.<ext>`` before the provider's
-URL expires, capped in size, with its SHA-256; later actions use the local copy."""
+URL expires, capped in size, with its SHA-256; later actions use the local copy, and the API
+serves it at ``GET /v1/jobs/{id}/video``.
+
+Only a video is kept: a ``video/*`` answer, or a generic one (``application/octet-stream``, no
+content type) whose first bytes are an MP4/QuickTime or WebM/Matroska header. Anything else
+(an HTML error page, JSON) is refused, and the action dead-lettered with what was sent.
+"""
 
 from __future__ import annotations
 
@@ -24,10 +30,25 @@ if TYPE_CHECKING:
 log = structlog.get_logger("clipwire.actions")
 
 _EXTENSIONS = {"video/mp4": "mp4", "video/quicktime": "mov", "video/webm": "webm"}
+_GENERIC_TYPES = ("", "application/octet-stream", "binary/octet-stream")
+_SNIFF_BYTES = 12
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";")[0].strip().lower()
+
+
+def sniff_video(head: bytes) -> str | None:
+    """The video type the first bytes of a file announce, if any."""
+    if head[4:8] == b"ftyp":
+        return "video/quicktime" if head[8:12] == b"qt  " else "video/mp4"
+    if head[:4] == b"\x1a\x45\xdf\xa3":  # EBML: WebM and Matroska
+        return "video/webm"
+    return None
 
 
 def _extension(url: str, content_type: str) -> str:
-    known = _EXTENSIONS.get(content_type.split(";")[0].strip().lower())
+    known = _EXTENSIONS.get(_media_type(content_type))
     if known:
         return known
     suffix = Path(urlsplit(url).path).suffix.lstrip(".").lower()
@@ -50,9 +71,13 @@ async def mirror(ctx: ActionContext) -> dict[str, Any]:
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > limit:
                 raise ActionRejected(f"the video is {declared} bytes, over the {limit} byte cap")
-            content_type = response.headers.get("content-type", "")
+            content_type = _media_type(response.headers.get("content-type", ""))
+            if not content_type.startswith("video/") and content_type not in _GENERIC_TYPES:
+                raise ActionRejected(f"the video host sent {content_type}, not a video")
+            head = b""
             with partial.open("wb") as file:
                 async for chunk in response.aiter_bytes():
+                    head += chunk[: _SNIFF_BYTES - len(head)]
                     size += len(chunk)
                     if size > limit:
                         raise ActionRejected(f"the video is over the {limit} byte cap")
@@ -69,13 +94,21 @@ async def mirror(ctx: ActionContext) -> dict[str, Any]:
     if size == 0:
         partial.unlink(missing_ok=True)
         raise ActionError("the video host sent an empty body")
+    if content_type in _GENERIC_TYPES:
+        sniffed = sniff_video(head)
+        if sniffed is None:
+            partial.unlink(missing_ok=True)
+            raise ActionRejected(
+                f"the video host sent {content_type or 'a body'} that is not a video"
+            )
+        content_type = sniffed
     path = media / f"{ctx.job.id}.{_extension(url, content_type)}"
     partial.replace(path)
     return {
         "path": str(path),
         "bytes": size,
         "sha256": digest.hexdigest(),
-        "content_type": content_type or None,
+        "content_type": content_type,
     }
 
 
