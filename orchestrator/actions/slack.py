@@ -14,7 +14,7 @@ from ..providers.base import retry_after_seconds
 from . import chat
 from .base import ActionContext, ActionKind
 
-RATE = 1.0  # messages per second per webhook
+RATE = 1 / 1.1  # one message a second per webhook, with time to spare for jitter on the way
 MAX_TEXT = 4000  # Slack truncates longer messages
 
 
