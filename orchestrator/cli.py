@@ -8,6 +8,8 @@
     clipwire cancel ID              cancel a job
     clipwire retry JOB|ACTION       send a held job again, or re-queue a dead action
     clipwire actions [JOB]          a job's actions, or every dead action
+    clipwire runninghub webhook-detail TASK             what RunningHub recorded of a webhook
+    clipwire runninghub resend TASK [--to-current-url]  ask RunningHub to send it again
 
 Client commands talk to ``CLIPWIRE_URL`` (default ``http://127.0.0.1:8700``) with
 ``CLIPWIRE_API_TOKEN`` as bearer token when it is set.
@@ -248,6 +250,18 @@ def cmd_actions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runninghub(args: argparse.Namespace) -> int:
+    path = f"/v1/runninghub/webhooks/{args.task_id}"
+    if args.tool == "webhook-detail":
+        print(json.dumps(_call("GET", path), indent=2, ensure_ascii=False))
+    else:
+        params = {"to_current_url": "1"} if args.to_current_url else {}
+        answer = _call("POST", f"{path}/resend", params=params)
+        where = "to the current public URL" if args.to_current_url else "to its original URL"
+        print(f"RunningHub will resend webhook {answer['webhook_id']} {where}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clipwire", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -302,6 +316,19 @@ def build_parser() -> argparse.ArgumentParser:
     actions = commands.add_parser("actions", help="a job's actions, or all dead actions")
     actions.add_argument("job_id", nargs="?")
     actions.set_defaults(run=cmd_actions)
+
+    runninghub = commands.add_parser("runninghub", help="RunningHub's webhook event tools")
+    tools = runninghub.add_subparsers(dest="tool", required=True, metavar="TOOL")
+    detail = tools.add_parser("webhook-detail", help="what RunningHub recorded for a task")
+    detail.add_argument("task_id")
+    resend = tools.add_parser("resend", help="ask RunningHub to deliver the webhook again")
+    resend.add_argument("task_id")
+    resend.add_argument(
+        "--to-current-url",
+        action="store_true",
+        help="deliver to today's public URL (after the tunnel changed)",
+    )
+    runninghub.set_defaults(run=cmd_runninghub)
     return parser
 
 

@@ -20,7 +20,7 @@ import structlog
 from . import __version__
 from .actions import check_specs
 from .bus import Bus
-from .callbacks import CallbackSigner
+from .callbacks import CallbackSigner, redact_callback_urls
 from .config import Settings
 from .errors import InvalidCallbackToken, InvalidJobRequest, StateConflict
 from .models import (
@@ -34,6 +34,7 @@ from .models import (
     parse_job_request,
 )
 from .providers import ADAPTERS, ProviderAdapter, ProviderConfig
+from .providers.runninghub import RunningHubAdapter
 from .public_url import PublicURLResolver
 from .serving import bind, running
 from .sim.server import Simulator
@@ -116,6 +117,7 @@ class Clipwire:
             bus=self.bus,
         )
         self.worker.create_job = self._create_linked_job
+        self.worker.public_url = self._current_public_url
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -207,6 +209,9 @@ class Clipwire:
             self.worker.wake("submit")
         return job, created
 
+    async def _current_public_url(self) -> str:
+        return (await self.resolver.resolve()).url
+
     async def _create_linked_job(
         self, data: dict[str, Any], idempotency_key: str, *, parent_id: str, relation: Relation
     ) -> Job:
@@ -269,6 +274,39 @@ class Clipwire:
         log.info("action.released", action_id=action.id, job_id=action.job_id, kind=action.kind)
         self.worker.wake("actions")
         return action
+
+    # RunningHub's webhook event tools
+
+    def _runninghub(self) -> RunningHubAdapter:
+        adapter = self.adapters.get("runninghub")
+        if not isinstance(adapter, RunningHubAdapter) or not adapter.config.api_key:
+            raise InvalidJobRequest(
+                "runninghub is not configured: set CLIPWIRE_RUNNINGHUB_API_KEY",
+                code="provider_not_configured",
+            )
+        return adapter
+
+    async def runninghub_webhook_detail(self, task_id: str) -> dict[str, Any]:
+        """What RunningHub recorded of the task's webhook (callback URL tokens redacted)."""
+        detail = await self._runninghub().webhook_detail(self.client, task_id)
+        return {
+            key: redact_callback_urls(value) if isinstance(value, str) else value
+            for key, value in detail.items()
+        }
+
+    async def runninghub_resend(self, task_id: str, *, to_current_url: bool) -> dict[str, Any]:
+        """Ask RunningHub to deliver the task's webhook again; with ``to_current_url``, to
+        today's public URL with a fresh token (the tunnel changed since the job started)."""
+        adapter = self._runninghub()
+        detail = await adapter.webhook_detail(self.client, task_id)
+        url = None
+        if to_current_url:
+            job = await self.store.job_for_task("runninghub", task_id)
+            public = await self.resolver.resolve()
+            url = self.signer.url_for(public.url, "runninghub", job.id)
+        await adapter.resend(self.client, detail["id"], url)
+        log.info("runninghub.resend_requested", task_id=task_id, to_current_url=to_current_url)
+        return {"task_id": task_id, "webhook_id": detail["id"], "to_current_url": to_current_url}
 
     # inbound callbacks
 

@@ -116,6 +116,9 @@ class Worker:
         self._event_retry_at: dict[int, float] = {}  # events whose complete() must wait
         self._event_attempts: dict[int, int] = {}
         self.create_job: CreateJob | None = None  # set by Clipwire: follow-up and failover jobs
+        # Today's public base URL (set by Clipwire): an overdue callback is re-requested there,
+        # since the tunnel may have changed since the job started.
+        self.public_url: Callable[[], Awaitable[str]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: dict[str, asyncio.Task[None]] = {}
         # One worker serves a data dir: an action lease ending before this one could end was
@@ -389,7 +392,7 @@ class Worker:
             log.info("job.callback_overdue", job_id=job.id, provider=job.provider, polls=job.polls)
             delay = max(delay, self.settings.callback_grace)
             try:
-                public = job.public_url
+                public = (await self.public_url()) if self.public_url else job.public_url
                 await adapter.reconcile(
                     self.client, job, self.signer.url_for(public, job.provider, job.id)
                 )

@@ -35,6 +35,16 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/jobs/{job_id}/retry", operations.retry_job, methods=["POST"]),
         Route("/v1/actions", operations.list_actions, methods=["GET"]),
         Route("/v1/actions/{action_id}/retry", operations.retry_action, methods=["POST"]),
+        Route(
+            "/v1/runninghub/webhooks/{task_id}",
+            operations.runninghub_webhook_detail,
+            methods=["GET"],
+        ),
+        Route(
+            "/v1/runninghub/webhooks/{task_id}/resend",
+            operations.runninghub_resend,
+            methods=["POST"],
+        ),
         Route("/v1/stream", api.stream, methods=["GET"]),
     ]
     return Starlette(

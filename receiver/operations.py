@@ -3,6 +3,8 @@
 POST /v1/jobs/{id}/retry       send a held job again (ambiguous or failed submission)
 POST /v1/actions/{id}/retry    put a dead action back in the queue
 GET  /v1/actions?state=dead    the dead-letter list of actions
+GET  /v1/runninghub/webhooks/{task}          what RunningHub recorded of a task's webhook
+POST /v1/runninghub/webhooks/{task}/resend   ask for it again (?to_current_url=1)
 """
 
 from __future__ import annotations
@@ -27,6 +29,20 @@ async def retry_action(request: Request) -> Response:
         raise NotFound(f"no action {raw!r}", code="action_not_found")
     action = await clipwire.retry_action(int(raw))
     return JSONResponse(action.to_json())
+
+
+async def runninghub_webhook_detail(request: Request) -> Response:
+    clipwire = _clipwire(request)
+    return JSONResponse(await clipwire.runninghub_webhook_detail(request.path_params["task_id"]))
+
+
+async def runninghub_resend(request: Request) -> Response:
+    clipwire = _clipwire(request)
+    to_current = request.query_params.get("to_current_url", "0") in ("1", "true", "yes")
+    answer = await clipwire.runninghub_resend(
+        request.path_params["task_id"], to_current_url=to_current
+    )
+    return JSONResponse(answer)
 
 
 async def list_actions(request: Request) -> Response:
