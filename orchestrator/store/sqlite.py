@@ -11,12 +11,13 @@ while the writer writes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -80,6 +81,21 @@ def _connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
+@contextlib.contextmanager
+def _savepoint(conn: sqlite3.Connection) -> Iterator[None]:
+    """A savepoint under a fixed name, so its statements stay in the statement cache
+    (``sqlite_utils``' nested ``atomic()`` names each one afresh, so each is parsed again)."""
+    conn.execute("SAVEPOINT op")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:  # an error may already have rolled everything back
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+        raise
+    conn.execute("RELEASE op")
+
+
 class _Writer(threading.Thread):
     """Owns the write connection; runs queued operations in batched transactions."""
 
@@ -120,7 +136,7 @@ class _Writer(threading.Thread):
             with self.db.atomic():
                 for op, _, _ in batch:
                     try:
-                        with self.db.atomic():  # a savepoint: one failing op spoils no other
+                        with _savepoint(self.conn):  # one failing op spoils no other
                             outcomes.append((op(self.conn), None))
                     except sqlite3.Error as db_error:  # translated at the boundary
                         outcomes.append((None, StoreError(f"database write failed: {db_error}")))
@@ -368,13 +384,6 @@ class SQLiteStore:
     async def children(self, job_id: str) -> list[Job]:
         sql = "SELECT * FROM jobs WHERE parent_job_id = ? ORDER BY created_at, id"
         return await self._read(lambda conn: [_job(row) for row in conn.execute(sql, (job_id,))])
-
-    async def job_for_task(self, provider: str, task_id: str) -> Job:
-        sql = "SELECT * FROM jobs WHERE provider = ? AND provider_task_id = ? LIMIT 1"
-        row = await self._read(lambda conn: conn.execute(sql, (provider, task_id)).fetchone())
-        if row is None:
-            raise JobNotFound(f"no {provider} job has task {task_id!r}")
-        return _job(row)
 
     async def timeline(self, job_id: str) -> list[Transition]:
         sql = "SELECT * FROM transitions WHERE job_id = ? ORDER BY id"
