@@ -385,6 +385,13 @@ class SQLiteStore:
         sql = "SELECT * FROM jobs WHERE parent_job_id = ? ORDER BY created_at, id"
         return await self._read(lambda conn: [_job(row) for row in conn.execute(sql, (job_id,))])
 
+    async def job_for_task(self, provider: str, task_id: str) -> Job:
+        sql = "SELECT * FROM jobs WHERE provider = ? AND provider_task_id = ? LIMIT 1"
+        row = await self._read(lambda conn: conn.execute(sql, (provider, task_id)).fetchone())
+        if row is None:
+            raise JobNotFound(f"no {provider} job has task {task_id!r}")
+        return _job(row)
+
     async def timeline(self, job_id: str) -> list[Transition]:
         sql = "SELECT * FROM transitions WHERE job_id = ? ORDER BY id"
         return await self._read(
