@@ -85,6 +85,7 @@ class ChatFake:
         self.answers: list[int] = []
         self.ignored_waits = 0
         self._quiet_until: dict[str, float] = {}  # per webhook or chat: told to wait till then
+        self._last: dict[str, float] = {}  # per webhook or chat: when the last message came
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[ChatFake]:
@@ -110,6 +111,31 @@ class ChatFake:
     def throttled(self) -> int:
         return self.answers.count(429)
 
+    def pace(self, key: str, interval: float) -> Turn:
+        """One message per ``interval`` per ``key`` (Slack, Telegram): the request's turn."""
+        arrived = time.monotonic()
+        wait = self.told_to_wait(key)
+        since = arrived - self._last.get(key, -math.inf)
+        free = wait <= 0 and since >= interval  # a script runs only on a free request
+        scripted = self.script.pop(0) if self.script and free else None
+        if not free or scripted == 429:
+            after = max(1, math.ceil(max(wait, interval - since)))  # whole seconds, as they say
+            self.tell_to_wait(key, after)
+            return Turn(key, arrived, retry_after=after)
+        return Turn(key, arrived, scripted=scripted)
+
+    def accept(self, turn: Turn, record: dict[str, Any]) -> None:
+        self._last[turn.key] = turn.arrived
+        self.accepted.append(record)
+
+
+@dataclasses.dataclass(frozen=True)
+class Turn:
+    key: str
+    arrived: float
+    retry_after: int | None = None  # throttled: answer 429 with this
+    scripted: int | None = None  # a scripted failure to answer
+
 
 class FakeSlack(ChatFake):
     """Incoming webhooks at ``/services/<secret>``; answers ``ok`` or a plain-text error."""
@@ -117,7 +143,6 @@ class FakeSlack(ChatFake):
     def __init__(self, *, interval: float = 1.0) -> None:
         super().__init__()
         self.interval = interval
-        self._last: dict[str, float] = {}
         self.app = Starlette(routes=[Route("/services/{hook:path}", self.post, methods=["POST"])])
 
     @property
@@ -128,31 +153,22 @@ class FakeSlack(ChatFake):
         hook = request.path_params["hook"]
         if hook != SLACK_SECRET:
             return self.answered(PlainTextResponse("no_service", status_code=404))
-        arrived = time.monotonic()
-        wait = self.told_to_wait(hook)
-        since = arrived - self._last.get(hook, -math.inf)
-        free = wait <= 0 and since >= self.interval  # a script runs only on a free request
-        scripted = self.script.pop(0) if self.script and free else None
-        if not free or scripted == 429:
-            return self.answered(self._throttle(hook, max(wait, self.interval - since)))
-        if scripted is not None:
-            return self.answered(PlainTextResponse("rollup_error", status_code=scripted))
+        turn = self.pace(hook, self.interval)
+        if turn.retry_after is not None:
+            headers = {"Retry-After": str(turn.retry_after)}
+            return self.answered(
+                PlainTextResponse("rate_limited", status_code=429, headers=headers)
+            )
+        if turn.scripted is not None:
+            return self.answered(PlainTextResponse("rollup_error", status_code=turn.scripted))
         try:
             body = await request.json()
         except ValueError:
             return self.answered(PlainTextResponse("invalid_payload", status_code=400))
         if not isinstance(body, dict) or not body.get("text"):
             return self.answered(PlainTextResponse("no_text", status_code=400))
-        self._last[hook] = arrived
-        self.accepted.append({"text": body["text"]})
+        self.accept(turn, {"text": body["text"]})
         return self.answered(PlainTextResponse("ok"))
-
-    def _throttle(self, hook: str, seconds: float) -> Response:
-        after = max(1, math.ceil(seconds))  # Slack says whole seconds
-        self.tell_to_wait(hook, after)
-        return PlainTextResponse(
-            "rate_limited", status_code=429, headers={"Retry-After": str(after)}
-        )
 
 
 class FakeDiscord(ChatFake):
@@ -266,7 +282,6 @@ class FakeTelegram(ChatFake):
         self.url_max = url_max
         self.url_sizes = dict(url_sizes or {})
         self.interval = interval
-        self._last: dict[str, float] = {}
         self._ids = itertools.count(1)
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self.call, methods=["POST"])])
 
@@ -284,35 +299,27 @@ class FakeTelegram(ChatFake):
         chat_id = str(params.get("chat_id", ""))
         if chat_id not in self.chats:
             return self.answered(_telegram_error(400, "Bad Request: chat not found"))
-        arrived = time.monotonic()
-        wait = self.told_to_wait(chat_id)
-        since = arrived - self._last.get(chat_id, -math.inf)
-        free = wait <= 0 and since >= self.interval  # a script runs only on a free request
-        scripted = self.script.pop(0) if self.script and free else None
-        if not free or scripted == 429:
-            after = max(1, math.ceil(max(wait, self.interval - since)))
-            self.tell_to_wait(chat_id, after)
-            return self.answered(
-                _telegram_error(
-                    429, f"Too Many Requests: retry after {after}", {"retry_after": after}
-                )
-            )
-        if scripted is not None:
-            return self.answered(_telegram_error(scripted, "Internal Server Error"))
+        turn = self.pace(chat_id, self.interval)
+        if turn.retry_after is not None:
+            after = turn.retry_after
+            described = f"Too Many Requests: retry after {after}"
+            return self.answered(_telegram_error(429, described, {"retry_after": after}))
+        if turn.scripted is not None:
+            return self.answered(_telegram_error(turn.scripted, "Internal Server Error"))
         refused = self._refuse(method, params, files)
         if refused is not None:
             return self.answered(refused)
-        self._last[chat_id] = arrived
         message_id = next(self._ids)
         video = files.get("video")
-        self.accepted.append(
+        self.accept(
+            turn,
             {
                 "method": method,
                 "chat_id": chat_id,
                 "message_id": message_id,
                 "text": params.get("text") or params.get("caption"),
                 "video": video.content if video else params.get("video"),
-            }
+            },
         )
         return self.answered(
             JSONResponse(
