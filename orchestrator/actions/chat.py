@@ -11,11 +11,13 @@ the secrets    webhook URLs and the bot token (it is in Telegram's URL path) are
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
 import string
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
@@ -67,6 +69,32 @@ def message_fields(job: Job) -> dict[str, str]:
         "error": str(reason or ""),
         "error_code": str(error.get("code") or ""),
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class Video:
+    """The mirrored copy of a job's video, as the mirror action recorded it."""
+
+    path: Path
+    size: int
+    content_type: str
+
+    @property
+    def on_disk(self) -> bool:
+        return self.path.is_file()
+
+
+def mirrored_video(ctx: ActionContext) -> Video | None:
+    """The mirror's record of a succeeded job's video (its size is known even if the file has
+    gone since), or ``None``."""
+    mirrored = ctx.mirrored()
+    if ctx.job.state is not JobState.SUCCEEDED or not mirrored:
+        return None
+    size, path = mirrored.get("bytes"), mirrored.get("path")
+    if not isinstance(size, int) or not isinstance(path, str):
+        return None
+    content_type = str(mirrored.get("content_type") or "video/mp4").split(";")[0].strip()
+    return Video(Path(path), size, content_type)
 
 
 def template_for(ctx: ActionContext) -> str:

@@ -10,14 +10,12 @@ bucket is paused for as long as it says. Webhooks take no idempotency key: at le
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from ..errors import ActionError
 from ..providers.base import retry_after_seconds
-from ..states import JobState
 from . import chat
 from .base import ActionContext, ActionKind
 
@@ -34,15 +32,10 @@ def message(ctx: ActionContext) -> dict[str, Any]:
     return {"content": text, "allowed_mentions": {"parse": []}}  # a prompt pings nobody
 
 
-def attachment(ctx: ActionContext, *, limit: int = UPLOAD_MAX_BYTES) -> Path | None:
+def attachment(ctx: ActionContext, *, limit: int = UPLOAD_MAX_BYTES) -> chat.Video | None:
     """The mirrored video, if the job succeeded, it is on disk and fits in an upload."""
-    mirrored = ctx.mirrored()
-    if ctx.job.state is not JobState.SUCCEEDED or not mirrored:
-        return None
-    size, path = mirrored.get("bytes"), Path(str(mirrored.get("path")))
-    if not isinstance(size, int) or size > limit or not path.is_file():
-        return None
-    return path
+    video = chat.mirrored_video(ctx)
+    return video if video is not None and video.size <= limit and video.on_disk else None
 
 
 async def discord(ctx: ActionContext) -> dict[str, Any]:
@@ -51,9 +44,9 @@ async def discord(ctx: ActionContext) -> dict[str, Any]:
     )
     key = chat.limiter_key("discord", url)
     payload = message(ctx)
-    path = attachment(ctx)
-    if path is not None:
-        response = await _post(ctx, key, url, payload, path)
+    video = attachment(ctx)
+    if video is not None:
+        response = await _post(ctx, key, url, payload, video)
         if not _too_large(response):
             return _result(ctx, response, url, attached=True)
     response = await _post(ctx, key, url, payload, None)
@@ -61,22 +54,23 @@ async def discord(ctx: ActionContext) -> dict[str, Any]:
 
 
 async def _post(
-    ctx: ActionContext, key: str, url: str, payload: dict[str, Any], path: Path | None
+    ctx: ActionContext, key: str, url: str, payload: dict[str, Any], video: chat.Video | None
 ) -> httpx.Response:
     await ctx.limiter.acquire(key, rate=RATE)  # Discord counts requests, refused ones too
     target = httpx.URL(url).copy_merge_params({"wait": "true"})
-    if path is None:
+    if video is None:
         response = await chat.send(ctx, "Discord", "POST", target, json=payload)
     else:
-        body = {**payload, "attachments": [{"id": 0, "filename": path.name}]}
-        with path.open("rb") as file:
+        name = video.path.name
+        body = {**payload, "attachments": [{"id": 0, "filename": name}]}
+        with video.path.open("rb") as file:
             response = await chat.send(
                 ctx,
                 "Discord",
                 "POST",
                 target,
                 data={"payload_json": json.dumps(body)},
-                files={"files[0]": (path.name, file, "video/mp4")},
+                files={"files[0]": (name, file, video.content_type)},
             )
     _obey_limits(ctx, key, response)
     return response

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -19,7 +18,6 @@ import httpx
 
 from ..errors import ActionError, ActionRejected, InvalidJobRequest
 from ..providers.base import retry_after_seconds
-from ..states import JobState
 from . import chat
 from .base import ActionContext, ActionKind
 
@@ -77,21 +75,19 @@ async def telegram(ctx: ActionContext) -> dict[str, Any]:
     bot = _Bot(ctx, token, chat_id)
     fields, template = chat.message_fields(ctx.job), chat.template_for(ctx)
     caption = chat.render(template, fields, limit=MAX_CAPTION)
-    mirrored = ctx.mirrored() if ctx.job.state is JobState.SUCCEEDED else None
-    path = Path(str(mirrored["path"])) if mirrored else None
-    size = mirrored.get("bytes") if mirrored else None
+    video = chat.mirrored_video(ctx)
     ways = ways_to_send(
-        size=size if isinstance(size, int) else None,
-        local_file=path is not None and path.is_file(),
+        size=video.size if video else None,
+        local_file=video is not None and video.on_disk,
         video_url=fields["video_url"] or None,
     )
     for way in ways:
-        if way == "upload" and path is not None:
-            with path.open("rb") as file:
+        if way == "upload" and video is not None:
+            with video.path.open("rb") as file:
                 answer = await bot.call(
                     "sendVideo",
                     data={"chat_id": chat_id, "caption": caption, "supports_streaming": "true"},
-                    files={"video": (path.name, file, "video/mp4")},
+                    files={"video": (video.path.name, file, video.content_type)},
                 )
             if answer.status_code == 413:
                 continue

@@ -140,3 +140,28 @@ async def test_each_destination_gets_one_message_per_job_through_limits_and_fail
             for name, fake in (("slack", slack), ("discord", discord), ("telegram", telegram))
         },
     )
+
+
+async def test_a_job_for_an_unconfigured_chat_is_refused_with_what_to_set(tmp_path: Path) -> None:
+    async with live_app(tmp_path / "data", slack_webhook_url="https://hooks.slack.com/x") as live:
+        unconfigured = await live.client.post(
+            "/v1/jobs", json={"prompt": "a red fox", "actions": [{"kind": "telegram"}]}
+        )
+        own = await live.client.post(
+            "/v1/jobs",
+            json={
+                "prompt": "a red fox",
+                "actions": [{"kind": "slack", "webhook_url": "https://x"}],
+            },
+        )
+        listed = (await live.client.get("/v1/jobs")).json()["jobs"]
+
+    assert unconfigured.status_code == 422
+    assert unconfigured.json()["error"] == {
+        "code": "action_not_configured",
+        "message": "actions[0]: telegram is not configured: set CLIPWIRE_TELEGRAM_BOT_TOKEN"
+        " and CLIPWIRE_TELEGRAM_CHAT_ID",
+    }
+    assert own.status_code == 422
+    assert "CLIPWIRE_ALLOW_JOB_DESTINATIONS=1" in own.json()["error"]["message"]
+    assert listed == []  # neither job was made
