@@ -48,6 +48,7 @@ log = structlog.get_logger("clipwire.worker")
 SUBMIT_LEASE = 120.0
 ACTION_LEASE = 600.0
 CONCURRENCY = 16
+EVENT_BATCH = 200
 
 
 def _error_of(event: ProviderEvent) -> dict[str, Any] | None:
@@ -209,14 +210,21 @@ class Worker:
         raise StateConflict(f"job {job.id} kept changing under the worker")
 
     async def apply_events(self) -> bool:
-        """Apply stored events in arrival order; one that cannot be applied now waits
-        (backing off) without holding up the others."""
-        events = await self.store.unapplied_events(100)
+        """Apply stored events: jobs side by side (their writes share group commits), each
+        job's events in arrival order. One that cannot be applied now waits, backing off,
+        without holding up the others."""
+        events = await self.store.unapplied_events(EVENT_BATCH)
         now = time.monotonic()
+        by_job: dict[str, list[StoredEvent]] = {}
+        for stored in events:
+            if self._event_retry_at.get(stored.id, 0.0) <= now:
+                by_job.setdefault(stored.job_id, []).append(stored)
+        applied = await asyncio.gather(*(self._apply_all(batch, now) for batch in by_job.values()))
+        return sum(applied) > 0 and len(events) == EVENT_BATCH
+
+    async def _apply_all(self, events: list[StoredEvent], now: float) -> int:
         applied = 0
         for stored in events:
-            if self._event_retry_at.get(stored.id, 0.0) > now:
-                continue
             try:
                 await self._apply(stored)
             except ProviderUnavailable as error:  # complete() could not reach the provider
@@ -238,7 +246,7 @@ class Worker:
             self._event_retry_at.pop(stored.id, None)
             self._event_attempts.pop(stored.id, None)
             applied += 1
-        return applied > 0 and len(events) == 100
+        return applied
 
     async def _apply(self, stored: StoredEvent) -> None:
         event = stored.event

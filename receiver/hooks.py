@@ -55,7 +55,7 @@ async def _receive(request: Request) -> Response:
             clipwire.signer.job_for(provider, token)
             return JSONResponse(reply)
         event_id, duplicate = await clipwire.accept_callback(
-            provider, token, payload, body=body, headers=dict(request.headers)
+            provider, token, payload, body=body, headers=request.headers
         )
     except InvalidCallbackToken as error:
         await _reject(request, provider, error.code, body)

@@ -149,7 +149,11 @@ class Store(Protocol):
 
     # inbound events
     async def add_event(self, event: NewEvent) -> tuple[int, bool]:
-        """Store an event; returns ``(id, duplicate)``; a duplicate is not stored again."""
+        """Store an event; returns ``(id, duplicate)``; a duplicate is not stored again.
+
+        Raises ``JobNotFound`` for an unknown job and ``InvalidCallbackToken``
+        (``token_mismatch``) when the event names a task other than its job's.
+        """
         ...
 
     async def unapplied_events(self, limit: int) -> list[StoredEvent]: ...

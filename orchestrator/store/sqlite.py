@@ -24,7 +24,14 @@ from typing import Any, TypeVar
 import anyio.to_thread
 import sqlite_utils
 
-from ..errors import ActionNotFound, IdempotencyConflict, JobNotFound, StateConflict, StoreError
+from ..errors import (
+    ActionNotFound,
+    IdempotencyConflict,
+    InvalidCallbackToken,
+    JobNotFound,
+    StateConflict,
+    StoreError,
+)
 from ..models import (
     Action,
     ActionSpec,
@@ -584,6 +591,19 @@ class SQLiteStore:
 
     async def add_event(self, event: NewEvent) -> tuple[int, bool]:
         def op(conn: sqlite3.Connection) -> tuple[int, bool]:
+            # The event's job must exist, and a task id it names must be the job's (when the
+            # job knows its task yet): checked here, in the write, so the webhook path reads
+            # nothing before it.
+            job = conn.execute(
+                "SELECT provider_task_id FROM jobs WHERE id = ?", (event.job_id,)
+            ).fetchone()
+            if job is None:
+                raise JobNotFound(f"no job {event.job_id!r}")
+            known, named = job[0], event.event.task_id
+            if known and named and known != named:
+                raise InvalidCallbackToken(
+                    "callback token was issued for another job", code="token_mismatch"
+                )
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO events (provider, job_id, kind, task_id, dedupe_key,"
                 " payload, body, headers, verification, received_at)"
