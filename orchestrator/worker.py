@@ -148,6 +148,11 @@ class Worker:
     def wake(self, lane: str) -> None:
         self.lanes[lane].wakeup.set()
 
+    def _later(self, lane: str, delay: float) -> None:
+        """Wake ``lane`` when work scheduled ``delay`` seconds ahead falls due (its periodic
+        tick remains the safety net, and the only timer after a restart)."""
+        asyncio.get_running_loop().call_later(max(0.0, delay) + 0.001, self.wake, lane)
+
     def _spawn(self, key: str, work: Awaitable[None]) -> None:
         async def run() -> None:
             try:
@@ -330,6 +335,7 @@ class Worker:
                 await self.store.schedule_submission(
                     claimed.id, iso(time.time() + delay), error.message
                 )
+                self._later("submit", delay)
             else:
                 reason = f"gave up after {claimed.submit_attempts} attempts: {error.message}"
                 await self._hold(claimed, "submit_exhausted", reason)
@@ -361,6 +367,7 @@ class Worker:
             else adapter.expected_duration + self.settings.callback_grace
         )
         await self.store.schedule_poll(claimed.id, iso(time.time() + first_poll))
+        self._later("polls", first_poll)
         kind = EventKind.SUBMITTED if event.kind is EventKind.QUEUED else event.kind
         current = await self.store.get_job(claimed.id)
         await self.move(
@@ -415,6 +422,8 @@ class Worker:
             )
             return
         await self.store.schedule_poll(job.id, iso(time.time() + delay) if event else None)
+        if event is not None:
+            self._later("polls", delay)
         if event is None or event.kind is EventKind.UNKNOWN:
             return
         body = json.dumps(event.to_json()).encode()
@@ -493,6 +502,8 @@ class Worker:
             )
             retry_at = None if final or exhausted else iso(time.time() + delay)
             await self.store.fail_action(claimed.id, message, retry_at)
+            if retry_at:
+                self._later("actions", delay)
             state = "retrying" if retry_at else "dead"
             log_.warning(f"action.{state}", error=message)
             self.bus.publish(
