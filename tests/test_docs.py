@@ -18,3 +18,11 @@ def test_the_readme_state_diagram_is_the_transition_table() -> None:
         "README.md's diagram differs from TRANSITIONS: paste the output of"
         " `python -c 'from orchestrator.states import mermaid_diagram; print(mermaid_diagram())'`"
     )
+
+
+def test_the_readme_links_to_docs_that_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\((docs/[^)#]+)", readme)
+    assert links, "README.md links no docs"
+    for link in links:
+        assert (ROOT / link).is_file(), link
