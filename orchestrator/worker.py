@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -228,10 +229,12 @@ class Worker:
         return sum(applied) > 0 and len(events) == EVENT_BATCH
 
     async def _apply_all(self, events: list[StoredEvent], now: float) -> int:
+        """Apply one job's events in order, reading the job once."""
         applied = 0
+        job: Job | None = None
         for stored in events:
             try:
-                await self._apply(stored)
+                job = await self._apply(stored, job)
             except ProviderUnavailable as error:  # complete() could not reach the provider
                 attempt = self._event_attempts.get(stored.id, 0) + 1
                 self._event_attempts[stored.id] = attempt
@@ -253,21 +256,24 @@ class Worker:
             applied += 1
         return applied
 
-    async def _apply(self, stored: StoredEvent) -> None:
+    async def _apply(self, stored: StoredEvent, job: Job | None) -> Job | None:
+        """Apply ``stored`` to ``job`` (read now if ``None``); return the job as it now is."""
         event = stored.event
-        try:
-            job = await self.store.get_job(stored.job_id)
-        except JobNotFound:
-            await self.store.mark_event(stored.id, "no such job")
-            return
+        if job is None:
+            try:
+                job = await self.store.get_job(stored.job_id)
+            except JobNotFound:
+                await self.store.mark_event(stored.id, "no such job")
+                return None
         if event.kind is EventKind.UNKNOWN:
             log.warning(
                 "event.unreadable", job_id=job.id, event_id=stored.id, provider=stored.provider
             )
             await self.store.mark_event(stored.id, "unreadable body: stored, not applied")
-            return
+            return job
         if event.task_id and not job.provider_task_id:
             await self.store.set_provider_task(job.id, event.task_id)
+            job = dataclasses.replace(job, provider_task_id=event.task_id)
         if next_state(job.state, event.kind) is not None:
             try:
                 event = await self.adapters[job.provider].complete(self.client, event)
@@ -280,12 +286,13 @@ class Worker:
                     error_code=error.provider_code or error.code,
                     error_message=f"the provider reported success, but: {error.message}",
                 )
-        await self.move(
+        moved = await self.move(
             job,
             event,
             reason=f"{stored.provider} {stored.source}: {event.kind}",
             event_id=stored.id,
         )
+        return dataclasses.replace(job, state=moved.to_state) if moved else job
 
     # submission
 
