@@ -44,16 +44,6 @@ class Task:
     deliveries: list[int] = dataclasses.field(default_factory=list)
 
 
-@dataclasses.dataclass
-class Seen:
-    """One request the fake received, as it came."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
 def _error(status: int, message: str, kind: str, **headers: str) -> JSONResponse:
     return JSONResponse(
         {"error": {"code": status, "message": message, "type": kind}},
@@ -72,7 +62,6 @@ class FakeAPIInOne(LoopbackFake):
         self.submit_error: tuple[int, str, str] | None = None
         self.retry_after: str | None = None
         self.tasks: dict[str, Task] = {}
-        self.seen: list[Seen] = []
         self._ids = itertools.count(1)
         self.app = Starlette(
             routes=[
@@ -83,12 +72,8 @@ class FakeAPIInOne(LoopbackFake):
         )
 
     async def _check(self, request: Request) -> tuple[Any, Response | None]:
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        self.seen.append(Seen(request.method, request.url.path, dict(request.headers), body))
-        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+        body = await self.record(request)
+        if not self.bearer_ok(request):
             return body, _error(401, "Invalid API key", "authentication_error")
         return body, None
 

@@ -5,13 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.requests import Request
 
 from orchestrator.serving import bind, running
+
+
+@dataclasses.dataclass
+class Seen:
+    """One request the fake received, as it came (``body`` is ``None`` unless it was JSON)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    query: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 class LoopbackFake:
@@ -24,7 +37,23 @@ class LoopbackFake:
         self.base_url = ""  # set by serving()
         self.delay = 0.05  # seconds between a fake task's steps
         self.client = httpx.AsyncClient(timeout=5.0)  # for the calls back to clipwire
+        self.seen: list[Seen] = []  # every request, in the order it came
         self._background: set[asyncio.Task[None]] = set()
+
+    async def record(self, request: Request) -> Any:
+        """Append ``request`` to ``seen``; return its JSON body, or ``None`` if it has none."""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        headers = dict(request.headers)
+        query = dict(request.query_params)
+        self.seen.append(Seen(request.method, request.url.path, headers, body, query))
+        return body
+
+    def bearer_ok(self, request: Request) -> bool:
+        """Whether ``request`` carries ``Authorization: Bearer <api_key>``."""
+        return request.headers.get("authorization") == f"Bearer {self.api_key}"
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` (a task's life: its steps and webhooks) after the answer goes out."""

@@ -43,15 +43,6 @@ class Task:
     pushes: list[tuple[str, int]] = dataclasses.field(default_factory=list)
 
 
-@dataclasses.dataclass
-class Seen:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
-
-
 def _base(code: int = 0, msg: str = "success") -> dict[str, Any]:
     return {"status_code": code, "status_msg": msg}
 
@@ -64,7 +55,6 @@ class FakeMiniMax(LoopbackFake):
         self.submit_error: tuple[int, str] | None = None
         self.retry_after: str | None = None
         self.tasks: dict[str, Task] = {}
-        self.seen: list[Seen] = []
         self._ids = itertools.count(106916112212032)
         self.app = Starlette(
             routes=[
@@ -75,31 +65,13 @@ class FakeMiniMax(LoopbackFake):
             ]
         )
 
-    async def _record(self, request: Request) -> Any:
-        body: Any = None
-        if request.method == "POST":
-            try:
-                body = await request.json()
-            except ValueError:
-                body = None
-        self.seen.append(
-            Seen(
-                request.method,
-                request.url.path,
-                dict(request.query_params),
-                dict(request.headers),
-                body,
-            )
-        )
-        return body
-
     def _unauthorised(self, request: Request) -> JSONResponse | None:
-        if request.headers.get("authorization") == f"Bearer {self.api_key}":
+        if self.bearer_ok(request):
             return None
         return JSONResponse({"base_resp": _base(1004, "login fail: Please carry the API secret")})
 
     async def submit(self, request: Request) -> Response:
-        body = await self._record(request)
+        body = await self.record(request)
         if refused := self._unauthorised(request):
             return refused
         if self.submit_error is not None:
@@ -170,7 +142,7 @@ class FakeMiniMax(LoopbackFake):
             task.pushes.append((task.status, 0))
 
     async def query(self, request: Request) -> Response:
-        await self._record(request)
+        await self.record(request)
         if refused := self._unauthorised(request):
             return refused
         task = self.tasks.get(request.query_params.get("task_id", ""))
@@ -179,7 +151,7 @@ class FakeMiniMax(LoopbackFake):
         return JSONResponse(self._body(task))
 
     async def retrieve(self, request: Request) -> Response:
-        await self._record(request)
+        await self.record(request)
         if refused := self._unauthorised(request):
             return refused
         file_id = request.query_params.get("file_id", "")

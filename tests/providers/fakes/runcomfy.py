@@ -39,16 +39,6 @@ class RunRequest:
     status: str = "in_queue"
 
 
-@dataclasses.dataclass
-class Seen:
-    """One request the fake received, as it came."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
 def _detail(status: int, message: str, **headers: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status, headers=headers or None)
 
@@ -61,7 +51,6 @@ class FakeRunComfy(LoopbackFake):
         self.submit_error: tuple[int, str] | None = None
         self.retry_after: str | None = None
         self.requests: dict[str, RunRequest] = {}
-        self.seen: list[Seen] = []
         self._ids = itertools.count(1)
         self.app = Starlette(
             routes=[
@@ -78,12 +67,8 @@ class FakeRunComfy(LoopbackFake):
         return [s.path.split("/")[3] for s in self.seen if s.path.endswith("/cancel")]
 
     async def _check(self, request: Request) -> tuple[Any, Response | None]:
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        self.seen.append(Seen(request.method, request.url.path, dict(request.headers), body))
-        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+        body = await self.record(request)
+        if not self.bearer_ok(request):
             return body, _detail(401, "Invalid or missing API token")
         return body, None
 

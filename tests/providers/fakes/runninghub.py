@@ -52,16 +52,6 @@ class Task:
     deliveries: list[tuple[str, int]] = dataclasses.field(default_factory=list)
 
 
-@dataclasses.dataclass
-class Seen:
-    """One request the fake received, as it came."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
 def _answer(code: int, msg: str, data: Any = None, **headers: str) -> JSONResponse:
     return JSONResponse({"code": code, "msg": msg, "data": data}, headers=headers or None)
 
@@ -75,7 +65,6 @@ class FakeRunningHub(LoopbackFake):
         self.submit_error: tuple[int, str] | None = None
         self.retry_after: str | None = None
         self.tasks: dict[str, Task] = {}
-        self.seen: list[Seen] = []
         self._ids = itertools.count(2013508786110730241)
         self.app = Starlette(
             routes=[
@@ -87,22 +76,11 @@ class FakeRunningHub(LoopbackFake):
             ]
         )
 
-    async def _record(self, request: Request) -> Any:
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        self.seen.append(Seen(request.method, request.url.path, dict(request.headers), body))
-        return body
-
-    def _bearer_ok(self, request: Request) -> bool:
-        return request.headers.get("authorization") == f"Bearer {self.api_key}"
-
     # v2
 
     async def submit(self, request: Request) -> Response:
-        body = await self._record(request)
-        if not self._bearer_ok(request):
+        body = await self.record(request)
+        if not self.bearer_ok(request):
             return _answer(802, "APIKEY_UNAUTHORIZED")
         if self.submit_error is not None:
             headers = {"Retry-After": self.retry_after} if self.retry_after else {}
@@ -191,8 +169,8 @@ class FakeRunningHub(LoopbackFake):
             task.deliveries.append((url, 0))
 
     async def query(self, request: Request) -> Response:
-        body = await self._record(request)
-        if not self._bearer_ok(request):
+        body = await self.record(request)
+        if not self.bearer_ok(request):
             return _answer(802, "APIKEY_UNAUTHORIZED")
         task_id = body.get("taskId") if isinstance(body, dict) else None
         task = self.tasks.get(str(task_id))
@@ -203,7 +181,7 @@ class FakeRunningHub(LoopbackFake):
     # v1: apiKey in the body
 
     async def webhook_detail(self, request: Request) -> Response:
-        body = await self._record(request)
+        body = await self.record(request)
         if not isinstance(body, dict) or body.get("apiKey") != self.api_key:
             return _answer(802, "APIKEY_UNAUTHORIZED")
         task = self.tasks.get(str(body.get("taskId")))
@@ -227,7 +205,7 @@ class FakeRunningHub(LoopbackFake):
         )
 
     async def retry_webhook(self, request: Request) -> Response:
-        body = await self._record(request)
+        body = await self.record(request)
         if not isinstance(body, dict) or body.get("apiKey") != self.api_key:
             return _answer(802, "APIKEY_UNAUTHORIZED")
         task = next((t for t in self.tasks.values() if t.webhook_id == body.get("webhookId")), None)

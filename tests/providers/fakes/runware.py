@@ -43,16 +43,6 @@ class Task:
     deliveries: list[int] = dataclasses.field(default_factory=list)
 
 
-@dataclasses.dataclass
-class Seen:
-    """One request the fake received, as it came."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
 def _errors(status: int, code: str, message: str, **fields: Any) -> JSONResponse:
     return JSONResponse(
         {"errors": [{"code": code, "message": message, **fields}]}, status_code=status
@@ -75,7 +65,6 @@ class FakeRunware(LoopbackFake):
         self.submit_error: tuple[int, str, str] | None = None
         self.retry_after: str | None = None
         self.tasks: dict[str, Task] = {}
-        self.seen: list[Seen] = []
         self.app = Starlette(
             routes=[
                 Route("/v1", self.api, methods=["POST"]),
@@ -84,12 +73,8 @@ class FakeRunware(LoopbackFake):
         )
 
     async def api(self, request: Request) -> Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        self.seen.append(Seen(request.method, request.url.path, dict(request.headers), body))
-        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+        body = await self.record(request)
+        if not self.bearer_ok(request):
             return _errors(401, "invalidApiKey", "Invalid API key.", taskType="authentication")
         if not isinstance(body, list) or not all(isinstance(t, dict) for t in body):
             return _errors(400, "invalidRequestBody", "The body must be an array of tasks.")
