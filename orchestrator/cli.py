@@ -8,6 +8,7 @@
     clipwire cancel ID              cancel a job
     clipwire retry JOB|ACTION       send a held job again, or re-queue a dead action
     clipwire actions [JOB]          a job's actions, or every dead action
+    clipwire rejections             the latest refused webhook deliveries (who knocked, why)
     clipwire runninghub webhook-detail TASK             what RunningHub recorded of a webhook
     clipwire runninghub resend TASK [--to-current-url]  ask RunningHub to send it again
 
@@ -250,6 +251,15 @@ def cmd_actions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rejections(args: argparse.Namespace) -> int:
+    rows = _call("GET", "/v1/rejections", params={"limit": args.limit})["rejections"]
+    if not rows:
+        print("no refused deliveries")
+    for row in rows:
+        print(f"{row['received_at']}  {row['provider']:<10} {row['client']:<15} {row['reason']}")
+    return 0
+
+
 def cmd_runninghub(args: argparse.Namespace) -> int:
     path = f"/v1/runninghub/webhooks/{args.task_id}"
     if args.tool == "webhook-detail":
@@ -316,6 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     actions = commands.add_parser("actions", help="a job's actions, or all dead actions")
     actions.add_argument("job_id", nargs="?")
     actions.set_defaults(run=cmd_actions)
+
+    rejections = commands.add_parser("rejections", help="the latest refused webhook deliveries")
+    rejections.add_argument("--limit", type=int, default=50)
+    rejections.set_defaults(run=cmd_rejections)
 
     runninghub = commands.add_parser("runninghub", help="RunningHub's webhook event tools")
     tools = runninghub.add_subparsers(dest="tool", required=True, metavar="TOOL")

@@ -34,6 +34,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/jobs/{job_id}/cancel", api.cancel_job, methods=["POST"]),
         Route("/v1/jobs/{job_id}/retry", operations.retry_job, methods=["POST"]),
         Route("/v1/actions", operations.list_actions, methods=["GET"]),
+        Route("/v1/rejections", operations.list_rejections, methods=["GET"]),
         Route("/v1/actions/{action_id}/retry", operations.retry_action, methods=["POST"]),
         Route(
             "/v1/runninghub/webhooks/{task_id}",

@@ -3,6 +3,7 @@
 POST /v1/jobs/{id}/retry       send a held job again (ambiguous or failed submission)
 POST /v1/actions/{id}/retry    put a dead action back in the queue
 GET  /v1/actions?state=dead    the dead-letter list of actions
+GET  /v1/rejections?limit=     the latest refused webhook deliveries: who knocked, and why
 GET  /v1/runninghub/webhooks/{task}          what RunningHub recorded of a task's webhook
 POST /v1/runninghub/webhooks/{task}/resend   ask for it again (?to_current_url=1)
 """
@@ -43,6 +44,14 @@ async def runninghub_resend(request: Request) -> Response:
         request.path_params["task_id"], to_current_url=to_current
     )
     return JSONResponse(answer)
+
+
+async def list_rejections(request: Request) -> Response:
+    clipwire = _clipwire(request)
+    raw = request.query_params.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise BadRequest("limit must be a whole number from 1 to 1000")
+    return JSONResponse({"rejections": await clipwire.store.rejections(int(raw))})
 
 
 async def list_actions(request: Request) -> Response:
