@@ -161,6 +161,12 @@ class ProviderAdapter(abc.ABC):
     ) -> None:
         """Extra repair when a job's callback is overdue (RunningHub: ask for a resend)."""
 
+    async def locate(self, client: httpx.AsyncClient, job: Job) -> ProviderEvent | None:
+        """After a submit whose answer was lost: the task it created, if the provider can say
+        (Runware, whose task ids are ours to choose); ``None`` when it cannot or there is none.
+        A job the provider cannot locate is held for a person to decide."""
+        return None
+
     def build_cancel(self, job: Job) -> httpx.Request | None:
         """The request that cancels a task at the provider, if it can be cancelled."""
         return None

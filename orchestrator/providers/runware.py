@@ -13,6 +13,8 @@ follows the resolution, 768P = 1366x768 and 1080P = 1920x1080 (the page's exampl
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import uuid
 from typing import Any
 
@@ -29,6 +31,15 @@ FPS = 25
 _KINDS = {"processing": EventKind.RUNNING, "success": EventKind.SUCCEEDED}
 _AUTH_CODES = ("apikey", "unauthorized", "forbidden")
 _TRANSIENT_CODES = ("timeout", "ratelimit", "unavailable", "servererror", "busy", "overload")
+
+
+def task_uuid_for(job: Job) -> str:
+    """The taskUUID of the job's current submit attempt. Runware asks for a v4 UUID and lets
+    the client choose it; deriving it (a hash, with the v4 bits set) instead of drawing it
+    lets clipwire ask Runware, after a submit whose answer was lost, whether that very task
+    exists (``locate``)."""
+    digest = hashlib.sha256(f"clipwire-runware:{job.id}:{job.submit_attempts}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
 def variant_of(request: JobRequest) -> str:
@@ -132,7 +143,7 @@ class RunwareAdapter(ProviderAdapter):
         width, height = SIZES[request.resolution]
         task: dict[str, Any] = {
             "taskType": "videoInference",
-            "taskUUID": str(uuid.uuid4()),
+            "taskUUID": task_uuid_for(job),
             "model": MODELS[variant_of(request)],
             "positivePrompt": request.prompt,
             "width": width,
@@ -165,6 +176,18 @@ class RunwareAdapter(ProviderAdapter):
 
     def parse_webhook(self, payload: Any) -> ProviderEvent:
         return read_answer(payload)
+
+    async def locate(self, client: httpx.AsyncClient, job: Job) -> ProviderEvent | None:
+        """Did the last submit reach Runware? Ask for its task by the UUID we chose for it."""
+        uuid_ = task_uuid_for(job)
+        asking = self._post([{"taskType": "getResponse", "taskUUID": uuid_}])
+        try:
+            event = self.parse_status(await self.send(client, asking))
+        except ProviderRejected:  # e.g. taskNotFound: the submit never arrived
+            return None
+        if event.kind in (EventKind.UNKNOWN, EventKind.FAILED) and event.task_id != uuid_:
+            return None
+        return dataclasses.replace(event, task_id=uuid_)
 
     def build_status(self, job: Job) -> httpx.Request | None:
         if not job.provider_task_id:

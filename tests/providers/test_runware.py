@@ -114,11 +114,20 @@ def test_image_to_video_sends_the_first_frame_like_the_pages_example() -> None:
     assert {k: task[k] for k in DOC_I2V} == DOC_I2V
 
 
-def test_fast_variant_is_minimax_4_at_2_and_each_submission_gets_a_new_task_uuid() -> None:
-    job = make_job(job_request(image_url=IMAGE, provider_options={"variant": "fast"}))
-    first, second = (sent_tasks(adapter().build_submit(job, CALLBACK))[0] for _ in range(2))
-    assert first["model"] == "minimax:4@2"
-    assert first["taskUUID"] != second["taskUUID"]
+def test_fast_variant_is_minimax_4_at_2_and_each_attempt_gets_its_own_task_uuid() -> None:
+    request = job_request(image_url=IMAGE, provider_options={"variant": "fast"})
+    job = make_job(request)
+
+    def task_uuid(job: Any) -> str:
+        return str(sent_tasks(adapter().build_submit(job, CALLBACK))[0]["taskUUID"])
+
+    assert sent_tasks(adapter().build_submit(job, CALLBACK))[0]["model"] == "minimax:4@2"
+    # The same attempt names the same task (so a lost answer can be looked up), a new attempt
+    # or another job a new one; always a version 4 UUID, as Runware asks.
+    assert task_uuid(job) == task_uuid(job)
+    assert task_uuid(job) != task_uuid(make_job(request, submit_attempts=2))
+    assert task_uuid(job) != task_uuid(make_job(request, id="job_0000000000002"))
+    assert uuid.UUID(task_uuid(job)).version == 4
 
 
 def test_status_asks_getresponse_for_the_task() -> None:
