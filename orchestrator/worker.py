@@ -1,21 +1,22 @@
 """The worker: everything that happens after an answer has been sent.
 
-Three lanes run side by side in the server's event loop, each woken at once when there is new
-work and, as a safety net, every ``poll_interval`` seconds:
+Four lanes (``lanes.Lane``) run side by side in the server's event loop, each woken at once
+when there is new work and, as a safety net, every ``poll_interval`` seconds:
 
-    events   apply stored inbound events to their jobs through the state machine
-    submit   send pending jobs to their provider (with retries and backoff)
-    actions  run the action outbox (with retries, backoff and a dead-letter state)
+    events   apply stored inbound events to their jobs through the state machine (here)
+    submit   send pending jobs to their provider, with retries and backoff (``submission``)
+    polls    deadlines, status polls, overdue callbacks (``reconciler``)
+    actions  run the action outbox, with retries, backoff and a dead letter (``action_runner``)
 
-All progress is in the database, so a restarted worker carries on where the last one stopped.
+``Worker`` owns the lanes, the work in flight and the state machine's moves; the other lanes'
+classes reach the store, the adapters and the rest through it. All progress is in the
+database, so a restarted worker carries on where the last one stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,32 +24,24 @@ from typing import Any
 import httpx
 import structlog
 
-from .actions import KINDS, ActionContext, CreateJob, RateLimiter
+from .action_runner import ActionRunner
+from .actions import CreateJob, RateLimiter
 from .bus import Bus
 from .callbacks import CallbackSigner
 from .config import Settings
-from .errors import (
-    ActionError,
-    ActionRejected,
-    ClipwireError,
-    JobNotFound,
-    ProviderAuthError,
-    ProviderError,
-    ProviderUnavailable,
-    StateConflict,
-)
-from .models import Action, Job, ProviderEvent, StoredEvent, Transition, iso, now_iso
+from .errors import JobNotFound, ProviderError, ProviderUnavailable, StateConflict
+from .lanes import CONCURRENCY, Lane
+from .models import Job, ProviderEvent, StoredEvent, Transition
 from .providers import ProviderAdapter
-from .retry import poll_delay, retry_delay
+from .reconciler import Reconciler
+from .retry import retry_delay
 from .states import EventKind, next_state
-from .store import NewEvent, Store
+from .store import Store
+from .submission import Submitter
 from .urlguard import origin_of
 
 log = structlog.get_logger("clipwire.worker")
 
-SUBMIT_LEASE = 120.0
-ACTION_LEASE = 600.0
-CONCURRENCY = 16
 EVENT_BATCH = 200
 
 
@@ -60,31 +53,10 @@ def _error_of(event: ProviderEvent) -> dict[str, Any] | None:
     return {"code": event.error_code, "message": event.error_message}
 
 
-class Lane:
-    """A loop that runs ``step`` whenever woken (or every ``interval``) until stopped."""
-
-    def __init__(self, name: str, step: Callable[[], Awaitable[bool]], interval: float) -> None:
-        self.name = name
-        self.step = step
-        self.interval = interval
-        self.wakeup = asyncio.Event()
-
-    async def run(self) -> None:
-        while True:
-            self.wakeup.clear()
-            try:
-                busy = await self.step()
-            except Exception:  # a bug or a database outage: keep the lane alive, log it
-                log.exception("worker.lane_failed", lane=self.name)
-                busy = False
-            if busy:
-                await asyncio.sleep(0)
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), self.interval)
-
-
 class Worker:
+    """The lanes, the work in flight, and the state machine's moves; submit, polls and actions
+    are delegated to ``Submitter``, ``Reconciler`` and ``ActionRunner``."""
+
     def __init__(
         self,
         *,
@@ -123,9 +95,9 @@ class Worker:
         self.public_url: Callable[[], Awaitable[str]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight: dict[str, asyncio.Task[None]] = {}
-        # One worker serves a data dir: an action lease ending before this one could end was
-        # taken by a process that died, and is released at once rather than when it expires.
-        self._orphaned_leases_end = iso(time.time() + ACTION_LEASE)
+        self.submitter = Submitter(self)
+        self.reconciler = Reconciler(self)
+        self.action_runner = ActionRunner(self)
 
     # lifecycle
 
@@ -149,12 +121,19 @@ class Worker:
     def wake(self, lane: str) -> None:
         self.lanes[lane].wakeup.set()
 
-    def _later(self, lane: str, delay: float) -> None:
+    def later(self, lane: str, delay: float) -> None:
         """Wake ``lane`` when work scheduled ``delay`` seconds ahead falls due (its periodic
         tick remains the safety net, and the only timer after a restart)."""
         asyncio.get_running_loop().call_later(max(0.0, delay) + 0.001, self.wake, lane)
 
-    def _spawn(self, key: str, work: Awaitable[None]) -> None:
+    def has_room_for(self, key: str) -> bool:
+        """Whether work under ``key`` may start now: it is not already in flight, and not too
+        much else is."""
+        return key not in self._inflight and len(self._inflight) < CONCURRENCY * 2
+
+    def spawn(self, key: str, work: Awaitable[None]) -> None:
+        """Run ``work`` in the background, in flight under ``key`` until it ends."""
+
         async def run() -> None:
             try:
                 await work
@@ -294,246 +273,17 @@ class Worker:
         )
         return dataclasses.replace(job, state=moved.to_state) if moved else job
 
-    # submission
+    # the other lanes, each in its own module
 
     async def submit_due(self) -> bool:
-        now = now_iso()
-        for stale in await self.store.stale_submissions(now, CONCURRENCY):
-            # The process died while a submit was in flight: the provider may have the task.
-            reason = (
-                "a submit was in flight when clipwire stopped; the provider may have the task."
-                " If no callback arrives, `clipwire retry` sends it again (possibly a second"
-                " task) or `clipwire cancel` drops it"
-            )
-            await self.store.hold_submission(stale.id, "submit_ambiguous", reason)
-            log.warning("job.submit_ambiguous", job_id=stale.id, provider=stale.provider)
-        for job in await self.store.due_submissions(now, CONCURRENCY):
-            key = f"submit:{job.id}"
-            if key not in self._inflight and len(self._inflight) < CONCURRENCY * 2:
-                self._spawn(key, self._submit(job))
-        return False
-
-    async def _submit(self, job: Job) -> None:
-        claimed = await self.store.claim_submission(job.id, iso(time.time() + SUBMIT_LEASE))
-        if claimed is None:
-            return
-        adapter = self.adapters[claimed.provider]
-        callback_url = self.signer.url_for(claimed.public_url, claimed.provider, claimed.id)
-        log_ = log.bind(
-            job_id=claimed.id, provider=claimed.provider, attempt=claimed.submit_attempts
-        )
-        try:
-            event = await adapter.submit(self.client, claimed, callback_url)
-        except ProviderUnavailable as error:
-            if error.ambiguous:
-                reason = (
-                    f"{error.message}; the provider may have the task. If no callback arrives,"
-                    " `clipwire retry` sends it again (possibly a second task) or"
-                    " `clipwire cancel` drops it"
-                )
-                await self._hold(claimed, "submit_ambiguous", reason)
-            elif claimed.submit_attempts < self.settings.submit_max_attempts:
-                delay = retry_delay(
-                    claimed.submit_attempts,
-                    base=self.settings.submit_retry_base,
-                    retry_after=error.retry_after,
-                )
-                log_.warning("job.submit_retrying", error=error.message, in_seconds=round(delay, 2))
-                await self.store.schedule_submission(
-                    claimed.id, iso(time.time() + delay), error.message
-                )
-                self._later("submit", delay)
-            else:
-                reason = f"gave up after {claimed.submit_attempts} attempts: {error.message}"
-                await self._hold(claimed, "submit_exhausted", reason)
-            return
-        except ProviderAuthError as error:
-            reason = (
-                f"{error.message}; fix CLIPWIRE_{claimed.provider.upper()}_API_KEY, then"
-                " `clipwire retry`"
-            )
-            await self._hold(claimed, "provider_auth", reason)
-            return
-        except ProviderError as error:  # the provider refused the job itself: it fails
-            log_.warning("job.submit_refused", code=error.code, error=error.message)
-            failure = ProviderEvent(
-                EventKind.FAILED,
-                error_code=error.provider_code or error.code,
-                error_message=error.message,
-            )
-            await self.move(
-                await self.store.get_job(claimed.id), failure, reason="provider refused the job"
-            )
-            return
-        log_.info("job.submitted", task_id=event.task_id)
-        await self.store.submission_done(claimed.id, event.task_id)
-        # Polling providers are asked early and often; the others once their callback is overdue.
-        first_poll = (
-            self.settings.status_poll_interval
-            if not adapter.has_webhooks
-            else adapter.expected_duration + self.settings.callback_grace
-        )
-        await self.store.schedule_poll(claimed.id, iso(time.time() + first_poll))
-        self._later("polls", first_poll)
-        kind = EventKind.SUBMITTED if event.kind is EventKind.QUEUED else event.kind
-        current = await self.store.get_job(claimed.id)
-        await self.move(
-            current, ProviderEvent(kind, event.task_id), reason="provider accepted the task"
-        )
-
-    async def _hold(self, job: Job, code: str, reason: str) -> None:
-        log.warning("job.held", job_id=job.id, provider=job.provider, code=code, reason=reason)
-        await self.store.hold_submission(job.id, code, reason)
-        self.bus.publish({"type": "attention", "job_id": job.id, "code": code, "reason": reason})
-
-    # reconciliation: status polls, overdue callbacks, hard deadlines
+        return await self.submitter.submit_due()
 
     async def poll_due(self) -> bool:
-        now = now_iso()
-        for job in await self.store.overdue_deadlines(now, CONCURRENCY):
-            timeout = ProviderEvent(
-                EventKind.TIMED_OUT,
-                error_code="deadline",
-                error_message=f"no result within {self.settings.job_deadline:.0f} s",
-            )
-            if await self.move(job, timeout, reason="deadline passed") and job.provider_task_id:
-                self.cancel_at_provider(job)
-        for job in await self.store.due_polls(now, CONCURRENCY):
-            key = f"poll:{job.id}"
-            if key not in self._inflight and len(self._inflight) < CONCURRENCY * 2:
-                self._spawn(key, self._poll(job))
-        return False
-
-    async def _poll(self, job: Job) -> None:
-        """Ask the provider for the truth about ``job``; store what it says as an event."""
-        adapter = self.adapters[job.provider]
-        delay = poll_delay(
-            job.polls, base=self.settings.status_poll_interval, cap=self.settings.status_poll_max
-        )
-        if adapter.has_webhooks:  # the callback is overdue
-            log.info("job.callback_overdue", job_id=job.id, provider=job.provider, polls=job.polls)
-            delay = max(delay, self.settings.callback_grace)
-            try:
-                public = (await self.public_url()) if self.public_url else job.public_url
-                await adapter.reconcile(
-                    self.client, job, self.signer.url_for(public, job.provider, job.id)
-                )
-            except ProviderError as error:
-                log.warning("job.reconcile_failed", job_id=job.id, error=error.message)
-        try:
-            event = await adapter.status(self.client, job)
-        except ProviderError as error:
-            log.warning("job.poll_failed", job_id=job.id, code=error.code, error=error.message)
-            await self.store.schedule_poll(
-                job.id, iso(time.time() + max(delay, error.retry_after or 0))
-            )
-            return
-        await self.store.schedule_poll(job.id, iso(time.time() + delay) if event else None)
-        if event is not None:
-            self._later("polls", delay)
-        if event is None or event.kind is EventKind.UNKNOWN:
-            return
-        body = json.dumps(event.to_json()).encode()
-        _, duplicate = await self.store.add_event(
-            NewEvent(
-                provider=job.provider,
-                job_id=job.id,
-                event=event,
-                dedupe_key=event.dedupe_key(job.id, body),
-                body=body,
-                headers={},
-                verification="poll",
-            )
-        )
-        if not duplicate:
-            self.wake("events")
+        return await self.reconciler.poll_due()
 
     def cancel_at_provider(self, job: Job) -> None:
         """Ask the provider to cancel ``job``'s task, in the background; the outcome is logged."""
-
-        async def cancel() -> None:
-            try:
-                done = await self.adapters[job.provider].cancel(self.client, job)
-            except ProviderError as error:
-                log.warning("job.provider_cancel_failed", job_id=job.id, error=error.message)
-                return
-            log.info(
-                "job.provider_cancelled" if done else "job.provider_cancel_unsupported",
-                job_id=job.id,
-                provider=job.provider,
-            )
-
-        self._spawn(f"cancel:{job.id}", cancel())
-
-    # actions
+        self.reconciler.cancel_at_provider(job)
 
     async def run_due_actions(self) -> bool:
-        now = now_iso()
-        await self.store.release_expired_leases(max(now, self._orphaned_leases_end))
-        for action in await self.store.due_actions(now, CONCURRENCY):
-            key = f"action:{action.id}"
-            if key not in self._inflight and len(self._inflight) < CONCURRENCY * 2:
-                self._spawn(key, self._run_action(action))
-        return False
-
-    async def _run_action(self, action: Action) -> None:
-        claimed = await self.store.claim_action(action.id, iso(time.time() + ACTION_LEASE))
-        if claimed is None:
-            return
-        job = await self.store.get_job(claimed.job_id)
-        earlier = tuple(
-            a for a in await self.store.actions_for(job.id) if a.position < claimed.position
-        )
-        ctx = ActionContext(
-            job=job,
-            action=claimed,
-            earlier=earlier,
-            client=self.client,
-            settings=self.settings,
-            limiter=self.limiter,
-            trusted_origins=self.trusted_origins,
-            create_job=self.create_job,
-        )
-        log_ = log.bind(
-            job_id=job.id, action_id=claimed.id, kind=claimed.kind, attempt=claimed.attempts
-        )
-        try:
-            result = await KINDS[claimed.kind].run(ctx)
-        except Exception as error:  # every failure is recorded; only ActionRejected is final
-            message = error.message if isinstance(error, ClipwireError) else repr(error)
-            final = isinstance(error, ActionRejected)
-            exhausted = claimed.attempts >= self.settings.action_max_attempts
-            retry_after = error.retry_after if isinstance(error, ActionError) else None
-            delay = retry_delay(
-                claimed.attempts, base=self.settings.action_retry_base, retry_after=retry_after
-            )
-            retry_at = None if final or exhausted else iso(time.time() + delay)
-            await self.store.fail_action(claimed.id, message, retry_at)
-            if retry_at:
-                self._later("actions", delay)
-            state = "retrying" if retry_at else "dead"
-            log_.warning(f"action.{state}", error=message)
-            self.bus.publish(
-                {
-                    "type": "action",
-                    "job_id": job.id,
-                    "action_id": claimed.id,
-                    "kind": claimed.kind,
-                    "state": state,
-                    "error": message,
-                }
-            )
-        else:
-            await self.store.finish_action(claimed.id, result)
-            log_.info("action.done", **{k: v for k, v in result.items() if k != "path"})
-            self.bus.publish(
-                {
-                    "type": "action",
-                    "job_id": job.id,
-                    "action_id": claimed.id,
-                    "kind": claimed.kind,
-                    "state": "done",
-                    "result": result,
-                }
-            )
-        self.wake("actions")
+        return await self.action_runner.run_due_actions()
