@@ -6,6 +6,7 @@ A claim is a lease (``SUBMIT_LEASE``); one that outlived its process is *held*
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import TYPE_CHECKING
 
@@ -36,13 +37,7 @@ class Submitter:
         now = now_iso()
         for stale in await store.stale_submissions(now, CONCURRENCY):
             # The process died while a submit was in flight: the provider may have the task.
-            reason = (
-                "a submit was in flight when clipwire stopped; the provider may have the task."
-                " If no callback arrives, `clipwire retry` sends it again (possibly a second"
-                " task) or `clipwire cancel` drops it"
-            )
-            await store.hold_submission(stale.id, "submit_ambiguous", reason)
-            log.warning("job.submit_ambiguous", job_id=stale.id, provider=stale.provider)
+            await self._ambiguous(stale, "a submit was in flight when clipwire stopped")
         for job in await store.due_submissions(now, CONCURRENCY):
             key = f"submit:{job.id}"
             if self.worker.has_room_for(key):
@@ -63,12 +58,7 @@ class Submitter:
             event = await adapter.submit(worker.client, claimed, callback_url)
         except ProviderUnavailable as error:
             if error.ambiguous:
-                reason = (
-                    f"{error.message}; the provider may have the task. If no callback arrives,"
-                    " `clipwire retry` sends it again (possibly a second task) or"
-                    " `clipwire cancel` drops it"
-                )
-                await self._hold(claimed, "submit_ambiguous", reason)
+                await self._ambiguous(claimed, error.message)
             elif claimed.submit_attempts < settings.submit_max_attempts:
                 delay = retry_delay(
                     claimed.submit_attempts,
@@ -101,6 +91,12 @@ class Submitter:
             )
             return
         log_.info("job.submitted", task_id=event.task_id)
+        await self._accepted(claimed, event, reason="provider accepted the task")
+
+    async def _accepted(self, claimed: Job, event: ProviderEvent, *, reason: str) -> None:
+        """The provider has the task: record it, plan the first status check, move the job."""
+        worker, store, settings = self.worker, self.worker.store, self.worker.settings
+        adapter = worker.adapters[claimed.provider]
         await store.submission_done(claimed.id, event.task_id)
         # Polling providers are asked early and often; the others once their callback is overdue.
         first_poll = (
@@ -112,9 +108,26 @@ class Submitter:
         worker.later("polls", first_poll)
         kind = EventKind.SUBMITTED if event.kind is EventKind.QUEUED else event.kind
         current = await store.get_job(claimed.id)
-        await worker.move(
-            current, ProviderEvent(kind, event.task_id), reason="provider accepted the task"
+        await worker.move(current, dataclasses.replace(event, kind=kind), reason=reason)
+
+    async def _ambiguous(self, job: Job, what: str) -> None:
+        """A submit may have reached the provider. Ask it (``adapter.locate``) where it can
+        say; otherwise hold the job for a person rather than risk a second paid task."""
+        adapter = self.worker.adapters[job.provider]
+        try:
+            located = await adapter.locate(self.worker.client, job)
+        except ProviderError as error:
+            log.warning("job.locate_failed", job_id=job.id, error=error.message)
+            located = None
+        if located is not None and located.task_id:
+            log.info("job.submit_located", job_id=job.id, task_id=located.task_id)
+            await self._accepted(job, located, reason="found at the provider after a lost answer")
+            return
+        reason = (
+            f"{what}; the provider may have the task. If no callback arrives, `clipwire retry`"
+            " sends it again (possibly a second task) or `clipwire cancel` drops it"
         )
+        await self._hold(job, "submit_ambiguous", reason)
 
     async def _hold(self, job: Job, code: str, reason: str) -> None:
         log.warning("job.held", job_id=job.id, provider=job.provider, code=code, reason=reason)

@@ -292,3 +292,42 @@ async def test_a_success_whose_result_cannot_be_had_fails_the_job(tmp_path: Path
             "code": "2013",
             "message": "the provider reported success, but: file not found",
         }
+
+
+class Locating(SimAdapter):
+    """A provider that can say whether a lost submit created a task (as Runware can)."""
+
+    def __init__(self, found: ProviderEvent | Exception | None) -> None:
+        super().__init__(ProviderConfig(SIM))
+        self.found = found
+        self.asked: list[int] = []
+
+    async def locate(self, client: httpx.AsyncClient, job: Any) -> ProviderEvent | None:
+        self.asked.append(job.submit_attempts)
+        if isinstance(self.found, Exception):
+            raise self.found
+        return self.found
+
+
+async def test_a_lost_answer_is_settled_by_locating_the_task(tmp_path: Path) -> None:
+    async with rig(tmp_path, Provider(read_timeout())) as r:
+        adapter = Locating(ProviderEvent(EventKind.RUNNING, "t-9"))
+        r.worker.adapters["sim"] = adapter
+        job_id = await r.job()
+        await r.submit_round()
+        job = await r.store.get_job(job_id)
+        assert adapter.asked == [1]  # the attempt whose answer was lost
+        assert (job.state, job.provider_task_id, job.attention) == (JobState.RUNNING, "t-9", None)
+        assert len(r.provider.submits) == 1
+        timeline = await r.store.timeline(job_id)
+        assert timeline[-1].reason == "found at the provider after a lost answer"
+
+
+async def test_a_task_that_cannot_be_located_is_held(tmp_path: Path) -> None:
+    async with rig(tmp_path, Provider(read_timeout())) as r:
+        r.worker.adapters["sim"] = Locating(ProviderUnavailable("lookup down too"))
+        job_id = await r.job()
+        await r.submit_round()
+        job = await r.store.get_job(job_id)
+        assert job.state is JobState.PENDING
+        assert job.error and job.error["code"] == "submit_ambiguous"
