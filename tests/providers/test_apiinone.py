@@ -22,6 +22,7 @@ from orchestrator.providers.base import ProviderConfig
 from orchestrator.sim.server import SAMPLE_MP4
 from orchestrator.states import EventKind
 from tests.conftest import live_app
+from tests.providers.conftest import FAST_POLLS, mirrored, point_at
 from tests.providers.fakes.apiinone import FAIL_MESSAGE, FakeAPIInOne
 from tests.providers.fakes.jobs import make_job
 
@@ -316,13 +317,9 @@ async def test_errors_map_to_the_error_tree_with_api_in_ones_words(
 @pytest.fixture
 async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeAPIInOne]:
     fake = FakeAPIInOne()
-    async with fake.serving() as url:
-        monkeypatch.setenv("CLIPWIRE_APIINONE_BASE_URL", url)
-        monkeypatch.setenv("CLIPWIRE_APIINONE_API_KEY", fake.api_key)
+    async with fake.serving():
+        point_at(monkeypatch, "apiinone", fake)
         yield fake
-
-
-FAST_POLLS = {"status_poll_interval": 0.02, "status_poll_max": 0.05}
 
 
 @pytest.mark.parametrize("wrapped", [True, False], ids=["enveloped", "flat"])
@@ -338,9 +335,7 @@ async def test_an_api_in_one_job_succeeds_by_polling_and_its_video_is_mirrored(
     assert job["provider_task_id"] == task.id
     assert job["outputs"] == [f"{fake.base_url}/files/{task.id}.mp4"]
     assert task.polls >= fake.polls_to_finish
-    mirror = job["actions"][0]
-    assert mirror["state"] == "done"
-    assert Path(mirror["result"]["path"]).read_bytes() == SAMPLE_MP4
+    assert mirrored(job) == SAMPLE_MP4
 
 
 async def test_a_failed_api_in_one_task_fails_the_job_with_its_message(

@@ -6,7 +6,6 @@ the file_id → download URL step, and real runs against the fake in
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from orchestrator.providers.minimax import MiniMaxAdapter, error_for
 from orchestrator.sim.server import SAMPLE_MP4
 from orchestrator.states import EventKind
 from tests.conftest import LiveApp, live_app
+from tests.providers.conftest import mirrored, point_at
 from tests.providers.fakes.jobs import make_job
 from tests.providers.fakes.minimax import FAIL_CODE, FAIL_MSG, FakeMiniMax
 
@@ -358,8 +358,7 @@ async def fake() -> AsyncIterator[FakeMiniMax]:
 async def live_mm(
     fake: FakeMiniMax, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[LiveApp]:
-    monkeypatch.setenv("CLIPWIRE_MINIMAX_BASE_URL", fake.base_url)
-    monkeypatch.setenv("CLIPWIRE_MINIMAX_API_KEY", "mm-key")
+    point_at(monkeypatch, "minimax", fake)
     async with live_app(tmp_path / "data") as app:
         yield app
 
@@ -376,10 +375,7 @@ async def test_a_minimax_job_succeeds_and_its_video_is_mirrored(
     assert task.handshake == "validated"
     assert [status for status, _ in task.pushes] == ["Processing", "Success"]
     assert job["outputs"] == [f"{fake.base_url}/download/{task.file_id}.mp4"]
-    mirror = next(a for a in job["actions"] if a["kind"] == "mirror")
-    assert mirror["state"] == "done"
-    assert Path(mirror["result"]["path"]).read_bytes() == SAMPLE_MP4
-    assert mirror["result"]["sha256"] == hashlib.sha256(SAMPLE_MP4).hexdigest()
+    assert mirrored(job) == SAMPLE_MP4
     submit = fake.seen[0]
     assert submit.body["first_frame_image"] == IMAGE and submit.body["duration"] == 10
     assert submit.body["callback_url"].startswith(f"{live_mm.url}/hooks/minimax/")

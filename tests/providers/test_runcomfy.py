@@ -24,6 +24,7 @@ from orchestrator.providers.runcomfy import PRO_TEXT_TO_VIDEO, RunComfyAdapter
 from orchestrator.sim.server import SAMPLE_MP4
 from orchestrator.states import EventKind
 from tests.conftest import live_app
+from tests.providers.conftest import FAST_POLLS, mirrored, point_at
 from tests.providers.fakes.jobs import make_job
 from tests.providers.fakes.runcomfy import FAIL_MESSAGE, FakeRunComfy
 
@@ -288,13 +289,9 @@ async def test_http_errors_map_to_the_error_tree_with_runcomfys_words(
 @pytest.fixture
 async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeRunComfy]:
     fake = FakeRunComfy()
-    async with fake.serving() as url:
-        monkeypatch.setenv("CLIPWIRE_RUNCOMFY_BASE_URL", url)
-        monkeypatch.setenv("CLIPWIRE_RUNCOMFY_API_KEY", fake.api_key)
+    async with fake.serving():
+        point_at(monkeypatch, "runcomfy", fake)
         yield fake
-
-
-FAST_POLLS = {"status_poll_interval": 0.02, "status_poll_max": 0.05}
 
 
 async def test_a_runcomfy_job_succeeds_by_polling_and_its_video_is_mirrored(
@@ -309,9 +306,7 @@ async def test_a_runcomfy_job_succeeds_by_polling_and_its_video_is_mirrored(
     paths = [s.path for s in fake.seen]
     assert paths[-1] == f"/v1/requests/{item.id}/result"
     assert f"/v1/requests/{item.id}/status" in paths
-    mirror = job["actions"][0]
-    assert mirror["state"] == "done"
-    assert Path(mirror["result"]["path"]).read_bytes() == SAMPLE_MP4
+    assert mirrored(job) == SAMPLE_MP4
 
 
 async def test_a_failed_runcomfy_request_fails_the_job_with_its_message(

@@ -7,7 +7,6 @@ and PROVIDERS.md); the end-to-end tests run the real clipwire app against the fa
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from orchestrator.providers.runninghub import RunningHubAdapter, error_for
 from orchestrator.sim.server import SAMPLE_MP4
 from orchestrator.states import EventKind
 from tests.conftest import LiveApp, live_app
+from tests.providers.conftest import mirrored, point_at
 from tests.providers.fakes.jobs import make_job
 from tests.providers.fakes.runninghub import FAIL_MSG, FAIL_REASON, FakeRunningHub
 
@@ -543,17 +543,9 @@ async def fake() -> AsyncIterator[FakeRunningHub]:
 async def live_rh(
     fake: FakeRunningHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[LiveApp]:
-    monkeypatch.setenv("CLIPWIRE_RUNNINGHUB_BASE_URL", fake.base_url)
-    monkeypatch.setenv("CLIPWIRE_RUNNINGHUB_API_KEY", "rh-key")
+    point_at(monkeypatch, "runninghub", fake)
     async with live_app(tmp_path / "data") as app:
         yield app
-
-
-def mirrored(job: dict[str, Any]) -> bytes:
-    mirror = next(a for a in job["actions"] if a["kind"] == "mirror")
-    assert mirror["state"] == "done", mirror
-    assert mirror["result"]["sha256"] == hashlib.sha256(SAMPLE_MP4).hexdigest()
-    return Path(mirror["result"]["path"]).read_bytes()
 
 
 @pytest.mark.parametrize("event_data", ["string", "object"])

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import LiveApp, live_app
+from tests.providers.conftest import point_at
 from tests.providers.fakes.runninghub import FakeRunningHub
 
 pytestmark = pytest.mark.anyio
@@ -25,8 +26,7 @@ async def fake() -> AsyncIterator[FakeRunningHub]:
 
 @pytest.fixture
 def configured(fake: FakeRunningHub, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CLIPWIRE_RUNNINGHUB_BASE_URL", fake.base_url)
-    monkeypatch.setenv("CLIPWIRE_RUNNINGHUB_API_KEY", "rh-key")
+    point_at(monkeypatch, "runninghub", fake)
 
 
 @pytest.fixture

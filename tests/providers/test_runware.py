@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +23,7 @@ from orchestrator.providers.runware import RunwareAdapter
 from orchestrator.sim.server import SAMPLE_MP4
 from orchestrator.states import EventKind
 from tests.conftest import live_app
+from tests.providers.conftest import mirrored, point_at
 from tests.providers.fakes.jobs import make_job
 from tests.providers.fakes.runware import FAIL_CODE, FAIL_MESSAGE, FakeRunware
 
@@ -370,8 +370,7 @@ async def fake() -> AsyncIterator[FakeRunware]:
 
 @pytest.fixture
 def configured(fake: FakeRunware, monkeypatch: pytest.MonkeyPatch) -> FakeRunware:
-    monkeypatch.setenv("CLIPWIRE_RUNWARE_BASE_URL", f"{fake.base_url}/v1")
-    monkeypatch.setenv("CLIPWIRE_RUNWARE_API_KEY", fake.api_key)
+    point_at(monkeypatch, "runware", fake, "/v1")
     return fake
 
 
@@ -388,10 +387,7 @@ async def test_a_runware_job_succeeds_by_webhook_and_its_video_is_mirrored(
     assert job["outputs"] == [configured.result(task)["videoURL"]]
     [submit] = [s for s in configured.seen if isinstance(s.body, list)]
     assert submit.body[0]["inputs"]["frameImages"] == [{"image": IMAGE, "frame": "first"}]
-    mirror = job["actions"][0]
-    assert mirror["kind"] == "mirror" and mirror["state"] == "done"
-    assert Path(mirror["result"]["path"]).read_bytes() == SAMPLE_MP4
-    assert mirror["result"]["sha256"] == hashlib.sha256(SAMPLE_MP4).hexdigest()
+    assert mirrored(job) == SAMPLE_MP4
 
 
 @pytest.mark.parametrize("shape", ["errors", "flat"])
