@@ -20,7 +20,6 @@ import dataclasses
 import itertools
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -132,11 +131,7 @@ class FakeAPIInOne(LoopbackFake):
         await asyncio.sleep(self.delay)
         self._finish(task)
         assert task.callback_url is not None
-        try:
-            answer = await self.client.post(task.callback_url, json=self.task_body(task))
-            task.deliveries.append(answer.status_code)
-        except httpx.HTTPError:
-            task.deliveries.append(0)
+        task.deliveries.append(await self.call_back(task.callback_url, self.task_body(task)))
 
     async def video(self, request: Request) -> Response:
         return Response(SAMPLE_MP4, media_type="video/mp4")

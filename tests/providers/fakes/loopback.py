@@ -51,6 +51,14 @@ class LoopbackFake:
         self.seen.append(Seen(request.method, request.url.path, headers, body, query))
         return body
 
+    async def call_back(self, url: str, body: Any) -> int:
+        """POST ``body`` as JSON to ``url``; the answer's status, or 0 if it never came."""
+        try:
+            answer = await self.client.post(url, json=body)
+        except httpx.HTTPError:
+            return 0
+        return answer.status_code
+
     def bearer_ok(self, request: Request) -> bool:
         """Whether ``request`` carries ``Authorization: Bearer <api_key>``."""
         return request.headers.get("authorization") == f"Bearer {self.api_key}"

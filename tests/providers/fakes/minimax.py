@@ -135,11 +135,8 @@ class FakeMiniMax(LoopbackFake):
                 await self._push(task)
 
     async def _push(self, task: Task) -> None:
-        try:
-            answer = await self.client.post(task.callback_url, json=self._body(task))
-            task.pushes.append((task.status, answer.status_code))
-        except httpx.HTTPError:
-            task.pushes.append((task.status, 0))
+        status = await self.call_back(task.callback_url, self._body(task))
+        task.pushes.append((task.status, status))
 
     async def query(self, request: Request) -> Response:
         await self.record(request)

@@ -19,7 +19,6 @@ import itertools
 import json
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -162,11 +161,7 @@ class FakeRunningHub(LoopbackFake):
 
     async def _send(self, task: Task, url: str) -> None:
         body = {"event": "TASK_END", "taskId": task.id, "eventData": self._event_data(task)}
-        try:
-            answer = await self.client.post(url, json=body)
-            task.deliveries.append((url, answer.status_code))
-        except httpx.HTTPError:
-            task.deliveries.append((url, 0))
+        task.deliveries.append((url, await self.call_back(url, body)))
 
     async def query(self, request: Request) -> Response:
         body = await self.record(request)

@@ -19,7 +19,6 @@ import dataclasses
 import uuid
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -167,11 +166,7 @@ class FakeRunware(LoopbackFake):
         task.status = "error" if self.outcome == "fail" else "success"
         if not self.deliver:
             return
-        try:
-            answer = await self.client.post(task.webhook_url, json=self.webhook_body(task))
-            task.deliveries.append(answer.status_code)
-        except httpx.HTTPError:
-            task.deliveries.append(0)
+        task.deliveries.append(await self.call_back(task.webhook_url, self.webhook_body(task)))
 
     async def video(self, request: Request) -> Response:
         return Response(SAMPLE_MP4, media_type="video/mp4")
