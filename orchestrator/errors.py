@@ -7,6 +7,7 @@
     ├── ActionNotFound          no action with that id (404)
     ├── IdempotencyConflict     an Idempotency-Key reused with another request (409)
     ├── InvalidCallbackToken    a callback token that is forged, expired or for another job (401)
+    ├── EventLimitReached       a job has as many unreadable deliveries stored as it may (429)
     ├── StoreError              the database failed; sqlite3 errors are translated into it
     │   └── StateConflict       a compare-and-set lost against a concurrent writer
     ├── ProviderError           a provider call failed
@@ -58,6 +59,10 @@ class IdempotencyConflict(ClipwireError):
 
 class InvalidCallbackToken(ClipwireError):
     code = "invalid_token"
+
+
+class EventLimitReached(ClipwireError):
+    code = "too_many_unreadable"
 
 
 class StoreError(ClipwireError):

@@ -25,6 +25,7 @@ from orchestrator.callbacks import redact_callback_urls
 from orchestrator.errors import (
     ActionNotFound,
     ClipwireError,
+    EventLimitReached,
     IdempotencyConflict,
     InvalidCallbackToken,
     InvalidJobRequest,
@@ -85,6 +86,7 @@ _STATUS_OF: list[tuple[type[ClipwireError], int]] = [
     (IdempotencyConflict, 409),
     (StateConflict, 409),
     (InvalidCallbackToken, 401),
+    (EventLimitReached, 429),
     (ProviderAuthError, 502),
     (ProviderError, 502),
     (StoreError, 503),

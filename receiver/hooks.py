@@ -10,7 +10,7 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from orchestrator.errors import InvalidCallbackToken, JobNotFound
+from orchestrator.errors import EventLimitReached, InvalidCallbackToken, JobNotFound
 from orchestrator.service import Clipwire
 
 from .errors import NotFound, ReceiverError, error_response
@@ -60,6 +60,9 @@ async def _receive(request: Request) -> Response:
     except InvalidCallbackToken as error:
         await _reject(request, provider, error.code, body)
         return error_response(401, error.code, f"callback not accepted: {error.message}")
+    except EventLimitReached as error:
+        await _reject(request, provider, error.code, body)
+        return error_response(429, error.code, f"callback not accepted: {error.message}")
     except JobNotFound:
         await _reject(request, provider, "token_for_unknown_job", body)
         return error_response(401, "invalid_token", "callback not accepted: its job is gone")

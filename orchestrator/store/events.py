@@ -6,13 +6,27 @@ import json
 import sqlite3
 from typing import Any
 
-from ..errors import InvalidCallbackToken, JobNotFound
+from ..errors import EventLimitReached, InvalidCallbackToken, JobNotFound
 from ..models import ProviderEvent, StoredEvent, now_iso
+from ..states import EventKind
 from .base import NewEvent
 from .connection import SQLiteConnection
 from .rows import _dumps
 
 REJECTIONS_KEPT = 1000
+# Unreadable bodies are kept (for an operator to read) but each is its own event, keyed by its
+# digest: past this many per job, whoever holds the token is refused instead of filling the disk.
+UNREADABLE_KEPT_PER_JOB = 100
+
+
+def _unreadable_count(conn: sqlite3.Connection, event: NewEvent) -> int:
+    row = conn.execute(
+        "SELECT COUNT(*) FROM events WHERE job_id = ? AND kind = ?",
+        (event.job_id, str(EventKind.UNKNOWN)),
+    ).fetchone()
+    return int(row[0])
+
+
 REJECTED_BODY_PREFIX = 1024
 
 
@@ -35,6 +49,12 @@ class EventQueries(SQLiteConnection):
             if known and named and known != named:
                 raise InvalidCallbackToken(
                     "callback token was issued for another job", code="token_mismatch"
+                )
+            if event.event.kind is EventKind.UNKNOWN and _unreadable_count(conn, event) >= (
+                UNREADABLE_KEPT_PER_JOB
+            ):
+                raise EventLimitReached(
+                    f"this job already has {UNREADABLE_KEPT_PER_JOB} unreadable deliveries stored"
                 )
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO events (provider, job_id, kind, task_id, dedupe_key,"
