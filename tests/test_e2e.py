@@ -122,7 +122,7 @@ async def test_a_failing_job_carries_the_error_and_fires_its_failure_action(
 
 @pytest.mark.parametrize(
     "options",
-    [{"duplicates": 5}, {"reverse": True}, {"duplicates": 5, "reverse": True}],
+    [{"duplicates": 10}, {"reverse": True}, {"duplicates": 10, "reverse": True}],
     ids=["duplicates", "reverse", "both"],
 )
 async def test_duplicates_and_reordering_leave_one_row_per_state(
