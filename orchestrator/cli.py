@@ -188,6 +188,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         params["state"] = args.state
     if args.provider:
         params["provider"] = args.provider
+    if args.attention:
+        params["attention"] = 1
     jobs = _call("GET", "/v1/jobs", params=params)["jobs"]
     if not jobs:
         print("no jobs")
@@ -308,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = commands.add_parser("jobs", help="list jobs")
     jobs.add_argument("--state", choices=[s.value for s in JobState])
     jobs.add_argument("--provider")
+    jobs.add_argument(
+        "--attention", action="store_true", help="only jobs held for a decision (clipwire retry)"
+    )
     jobs.add_argument("--limit", type=int, default=50)
     jobs.set_defaults(run=cmd_jobs)
 

@@ -56,8 +56,14 @@ async def list_jobs(request: Request) -> Response:
     limit_raw = query.get("limit", "50")
     if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 1000:
         raise BadRequest("limit must be a whole number from 1 to 1000")
+    attention = query.get("attention", "0")
+    if attention not in ("0", "1", "false", "true"):
+        raise BadRequest("attention must be 1 or 0")
     jobs = await clipwire.store.list_jobs(
-        state=JobState(state) if state else None, provider=provider, limit=int(limit_raw)
+        state=JobState(state) if state else None,
+        provider=provider,
+        attention=attention in ("1", "true"),
+        limit=int(limit_raw),
     )
     return JSONResponse({"jobs": [job.to_json() for job in jobs]})
 

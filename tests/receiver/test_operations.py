@@ -35,3 +35,30 @@ async def test_clipwire_rejections_prints_them(
     out = capsys.readouterr().out
     assert code == 0
     assert "sim" in out and "invalid_token" in out and "127.0.0.1" in out
+
+
+async def test_held_jobs_can_be_listed_and_sent_again(
+    live: LiveApp, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    held = await live.submit(provider="sim", provider_options={"silent": True})
+    other = await live.submit(provider="sim", provider_options={"silent": True})
+    await live.wait_for(held["id"], lambda job: job["state"] == "submitted")
+    await live.wait_for(other["id"], lambda job: job["state"] == "submitted")
+    # As if its submit's answer had been lost: a fresh pending job, held for a decision.
+    store = live.clipwire.store
+    job, _ = await store.create_job(
+        "job_held_1", (await store.get_job(held["id"])).request, public_url=live.url
+    )
+    await store.hold_submission(job.id, "submit_ambiguous", "the answer was lost")
+
+    listed = (await live.client.get("/v1/jobs", params={"attention": "1"})).json()["jobs"]
+    assert [(j["id"], j["attention"]) for j in listed] == [(job.id, "the answer was lost")]
+    assert (await live.client.get("/v1/jobs", params={"attention": "x"})).status_code == 400
+
+    monkeypatch.setenv("CLIPWIRE_URL", live.url)
+    assert await anyio.to_thread.run_sync(main, ["jobs", "--attention"]) == 0
+    assert "NEEDS A DECISION: the answer was lost" in capsys.readouterr().out
+
+    assert await anyio.to_thread.run_sync(main, ["retry", job.id]) == 0
+    sent = await live.wait_for(job.id, lambda j: j["state"] == "submitted")
+    assert sent["attention"] is None
