@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -18,19 +17,6 @@ from orchestrator.states import JobState
 from tests.actions.fakes_chat import SECRETS, FakeDiscord, chat_context, finished_job
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
-
-
-@pytest.fixture
-def video(tmp_path: Path) -> Path:
-    path = tmp_path / "job_1.mp4"
-    path.write_bytes(SAMPLE_MP4)
-    return path
 
 
 async def test_the_mirrored_video_is_attached_and_the_message_id_kept(

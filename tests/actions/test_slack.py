@@ -31,12 +31,6 @@ async def slack() -> AsyncIterator[FakeSlack]:
         yield fake
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
-
-
 def settings_for(slack: FakeSlack) -> Settings:
     return Settings(slack_webhook_url=slack.webhook_url)
 

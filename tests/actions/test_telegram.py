@@ -4,7 +4,6 @@ its one-message-a-second-per-chat limit and its ``{"ok": false, ...}`` errors.""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -65,19 +64,6 @@ def test_the_way_a_video_goes_depends_on_its_size_and_url(
 )
 def test_only_a_public_https_url_is_given_to_telegram(url: str, public: bool) -> None:
     assert is_public_https(url) is public
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as client:
-        yield client
-
-
-@pytest.fixture
-def video(tmp_path: Path) -> Path:
-    path = tmp_path / "job_1.mp4"
-    path.write_bytes(SAMPLE_MP4)
-    return path
 
 
 def settings_for(telegram: FakeTelegram) -> Settings:
