@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import sys
 import time
@@ -94,3 +95,14 @@ def test_the_pipeline_redacts_what_a_careless_call_passes(json_logs: io.StringIO
     )
     assert logged["callback_url"] == logged["api_key"] == logged["Authorization"] == "***"
     assert logged["job_id"] == "job_1"
+
+
+def test_stdlib_lines_are_redacted_for_callback_tokens_too(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """httpx's request lines (the simulator's callbacks among them) pass the same redaction."""
+    caplog.set_level(logging.INFO)
+    logging.getLogger("httpx").info(
+        'HTTP Request: POST %s "HTTP/1.1 202 Accepted"', "http://127.0.0.1:1/hooks/sim/eyJ.a.b"
+    )
+    assert "/hooks/sim/***" in caplog.text and "eyJ.a.b" not in caplog.text

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import logging
-import re
 import string
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import httpx
 
 from ..errors import ActionError, ActionRejected, InvalidJobRequest
+from ..logs import redact_text
 from ..providers.base import retry_after_seconds
 from ..states import JobState
 from .base import ActionContext, check_http_url
@@ -224,38 +223,12 @@ def limiter_key(kind: str, secret: str) -> str:
     return f"{kind}:{hashlib.sha256(secret.encode()).hexdigest()[:16]}"
 
 
-# Secrets in URLs: Telegram's bot token, Discord's webhook token, Slack's webhook path.
-_SECRET_PATTERNS = (
-    (re.compile(r"/bot\d+:[\w-]+"), "/bot***"),
-    (re.compile(r"(/api(?:/v\d+)?/webhooks/)[^/?#\s\"']+/[^/?#\s\"']+"), r"\1***"),
-    (re.compile(r"(/(?:services|triggers|workflows)/)[^?#\s\"']+"), r"\1***"),
-)
-
-
 def redact(text: str, *secrets: str | None) -> str:
-    """``text`` with the given secrets and any chat webhook path or bot token blanked out."""
+    """``text`` with the given secrets, and any secret inside a URL, blanked out."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-class _RedactRequestLines(logging.Filter):
-    """httpx logs every request line with its URL at INFO: never with a token in it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_HTTPX_LOG = logging.getLogger("httpx")
-if not any(isinstance(f, _RedactRequestLines) for f in _HTTPX_LOG.filters):
-    _HTTPX_LOG.addFilter(_RedactRequestLines())
+    return redact_text(text)
 
 
 def json_body(response: httpx.Response) -> dict[str, Any]:
