@@ -36,7 +36,7 @@ from .models import (
 from .providers import ADAPTERS, ProviderAdapter, ProviderConfig
 from .providers.runninghub import RunningHubAdapter
 from .public_url import PublicURLResolver
-from .serving import bind, running
+from .serving import base_url, bind, running
 from .sim.server import Simulator
 from .states import EventKind
 from .store import NewEvent, SQLiteStore, Store
@@ -66,7 +66,7 @@ def _local_url(settings: Settings) -> str:
     host = settings.host
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
-    return f"http://[{host}]:{settings.port}" if ":" in host else f"http://{host}:{settings.port}"
+    return base_url(host, settings.port)
 
 
 def build_adapters(

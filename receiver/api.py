@@ -16,7 +16,7 @@ from orchestrator.states import JobState
 
 from .auth import authorize
 from .errors import BadRequest, NotFound
-from .limits import parse_json_object, read_body, require_json
+from .limits import parse_json_object, query_limit, read_body, require_json
 
 HEARTBEAT_SECONDS = 15.0
 MAX_IDEMPOTENCY_KEY = 200
@@ -53,9 +53,6 @@ async def list_jobs(request: Request) -> Response:
     if state is not None and state not in set(JobState):
         raise BadRequest(f"state must be one of {', '.join(JobState)}")
     provider = query.get("provider")
-    limit_raw = query.get("limit", "50")
-    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 1000:
-        raise BadRequest("limit must be a whole number from 1 to 1000")
     attention = query.get("attention", "0")
     if attention not in ("0", "1", "false", "true"):
         raise BadRequest("attention must be 1 or 0")
@@ -63,7 +60,7 @@ async def list_jobs(request: Request) -> Response:
         state=JobState(state) if state else None,
         provider=provider,
         attention=attention in ("1", "true"),
-        limit=int(limit_raw),
+        limit=query_limit(request),
     )
     return JSONResponse({"jobs": [job.to_json() for job in jobs]})
 

@@ -46,6 +46,14 @@ class HeaderLimit:
         await self.app(scope, receive, send)
 
 
+def query_limit(request: Request, default: int = 50, most: int = 1000) -> int:
+    """The ``limit`` query parameter of a listing, or 400."""
+    raw = request.query_params.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise BadRequest(f"limit must be a whole number from 1 to {most}")
+    return int(raw)
+
+
 def require_json(request: Request) -> None:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):

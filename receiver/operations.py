@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from .api import _clipwire
 from .errors import BadRequest, NotFound
+from .limits import query_limit
 
 
 async def retry_job(request: Request) -> Response:
@@ -48,10 +49,8 @@ async def runninghub_resend(request: Request) -> Response:
 
 async def list_rejections(request: Request) -> Response:
     clipwire = _clipwire(request)
-    raw = request.query_params.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-        raise BadRequest("limit must be a whole number from 1 to 1000")
-    return JSONResponse({"rejections": await clipwire.store.rejections(int(raw))})
+    limit = query_limit(request)
+    return JSONResponse({"rejections": await clipwire.store.rejections(limit)})
 
 
 async def list_actions(request: Request) -> Response:
